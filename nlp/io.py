@@ -1,0 +1,194 @@
+"""Reading and writing the data contract: JSONL and CSV (UTF-8, UTF-8-BOM, cp1251 from Russian
+Excel; `;` or `,` detected). Readers stream rows and report bad rows without losing the others.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import IO, Any, Iterable, Iterator, Mapping
+
+from .errors import DataError
+from .schema import Document, Example, document_from_dict, example_from_dict
+
+JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
+CSV_SUFFIXES = {".csv", ".tsv", ".txt"}
+TOUCHPOINT_SEP = ";"
+
+
+def decode_bytes(data: bytes) -> str:
+    """UTF-8 (with or without BOM) first, then cp1251 (Russian Excel's CSV export)."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return data.decode("cp1251")
+
+
+def sniff_delimiter(sample: str) -> str:
+    """`;` (Russian Excel) or `,` or tab: the one that splits the header line consistently."""
+    lines = [ln for ln in sample.splitlines()[:20] if ln.strip()]
+    if not lines:
+        return ","
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=";,\t").delimiter
+    except csv.Error:
+        header = lines[0]
+        return max(";,\t", key=header.count) if any(c in header for c in ";,\t") else ","
+
+
+def _open_text(source: str | Path | IO[str] | IO[bytes]) -> tuple[str, str]:
+    """Return (name, full text) of a path, '-' (stdin) or a file object."""
+    if isinstance(source, (str, Path)) and str(source) == "-":
+        data = sys.stdin.buffer.read()
+        return "<stdin>", decode_bytes(data)
+    if isinstance(source, (str, Path)):
+        p = Path(source)
+        if not p.exists():
+            raise DataError("file not found", source=str(p), expected="an existing file", found=str(p))
+        return str(p), decode_bytes(p.read_bytes())
+    data = source.read()
+    name = getattr(source, "name", "<stream>")
+    return str(name), decode_bytes(data) if isinstance(data, bytes) else data
+
+
+def detect_format(name: str, text: str) -> str:
+    suffix = Path(name).suffix.lower()
+    if suffix in JSONL_SUFFIXES:
+        return "jsonl"
+    if suffix in CSV_SUFFIXES:
+        return "csv"
+    head = text.lstrip()[:1]
+    return "jsonl" if head in ("{", "[") else "csv"
+
+
+def iter_records(source: str | Path | IO, *, fmt: str | None = None) -> Iterator[tuple[int, dict | DataError]]:
+    """Yield ``(row_number, record)`` pairs; a row that cannot be parsed yields a :class:`DataError`.
+
+    Row numbers are 1-based data rows (the CSV header is not counted).
+    """
+    name, text = _open_text(source)
+    fmt = fmt or detect_format(name, text)
+    if fmt == "jsonl":
+        stripped = text.lstrip()
+        if stripped.startswith("["):  # a JSON array is accepted too
+            try:
+                arr = json.loads(stripped)
+            except json.JSONDecodeError as e:
+                yield 1, DataError(f"invalid JSON: {e.msg}", source=name, row=1, expected="a JSON array of objects", found=stripped[:40])
+                return
+            for i, obj in enumerate(arr, 1):
+                yield i, obj if isinstance(obj, dict) else DataError(source=name, row=i, expected="a JSON object", found=obj)
+            return
+        for i, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as e:
+                yield i, DataError(f"invalid JSON: {e.msg}", source=name, row=i, expected="one JSON object per line", found=line)
+                continue
+            yield i, obj if isinstance(obj, dict) else DataError(source=name, row=i, expected="a JSON object", found=obj)
+        return
+    delim = sniff_delimiter(text[:8192])
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delim)
+    if reader.fieldnames is None:
+        return
+    reader.fieldnames = [(f or "").strip() for f in reader.fieldnames]
+    for i, rec in enumerate(reader, 1):
+        extra = rec.pop(None, None)  # more cells than header columns
+        if extra:
+            yield i, DataError("more cells than header columns", source=name, row=i,
+                               expected=f"{len(reader.fieldnames)} columns", found=len(reader.fieldnames) + len(extra))
+            continue
+        yield i, {k: v for k, v in rec.items() if k}
+
+
+def read_documents(source: str | Path | IO, *, fmt: str | None = None) -> tuple[list[Document], list[DataError]]:
+    """Read input rows to classify. Bad rows are returned as errors; the others are kept."""
+    docs, errors, seen = [], [], set()
+    name = str(source) if isinstance(source, (str, Path)) else getattr(source, "name", "<stream>")
+    for i, rec in iter_records(source, fmt=fmt):
+        if isinstance(rec, DataError):
+            errors.append(rec)
+            continue
+        try:
+            doc = document_from_dict(rec, row=i, source=name, default_id=str(i))
+        except DataError as e:
+            errors.append(e)
+            continue
+        if doc.id in seen:
+            errors.append(DataError("duplicate id", field="id", expected="unique ids", found=doc.id, row=i, source=name))
+            continue
+        seen.add(doc.id)
+        docs.append(doc)
+    return docs, errors
+
+
+def parse_touchpoints_cell(cell: str, *, row: int | None = None, source: str | None = None) -> list[dict[str, Any]]:
+    """``billing:negative;field_service:positive`` -> aspect dicts (no offsets). Empty cell = none."""
+    out = []
+    for part in (cell or "").replace(",", TOUCHPOINT_SEP).split(TOUCHPOINT_SEP):
+        part = part.strip()
+        if not part:
+            continue
+        cat, sep, pol = part.partition(":")
+        if not sep or not cat.strip() or not pol.strip():
+            raise DataError(field="touchpoints", expected="'touchpoint:polarity' pairs separated by ';'", found=part,
+                            row=row, source=source)
+        out.append({"category": cat.strip(), "polarity": pol.strip().lower()})
+    return out
+
+
+def labeled_from_record(rec: Mapping[str, Any], *, row: int, source: str, labels: Iterable[str] | None = None) -> Example:
+    """One labeled row in either form: JSONL training schema or analyst CSV (``touchpoints`` column)."""
+    rec = dict(rec)
+    if "touchpoints" in rec and "aspects" not in rec:
+        cell = rec.pop("touchpoints")
+        rec["aspects"] = parse_touchpoints_cell(cell if isinstance(cell, str) else "", row=row, source=source)
+    sent = rec.get("sentiment")
+    if isinstance(sent, str):
+        rec["sentiment"] = sent.strip().lower() or None
+    return example_from_dict(rec, row=row, source=source, labels=labels)
+
+
+def read_labeled(source: str | Path | IO, *, fmt: str | None = None,
+                 labels: Iterable[str] | None = None) -> tuple[list[Example], list[DataError]]:
+    """Read labeled rows (training/evaluation). Bad rows are returned as errors; the others are kept."""
+    name = str(source) if isinstance(source, (str, Path)) else getattr(source, "name", "<stream>")
+    labels = list(labels) if labels is not None else None
+    out, errors = [], []
+    for i, rec in iter_records(source, fmt=fmt):
+        if isinstance(rec, DataError):
+            errors.append(rec)
+            continue
+        try:
+            ex = labeled_from_record(rec, row=i, source=name, labels=labels)
+        except DataError as e:
+            errors.append(e)
+            continue
+        if ex.id is None:
+            ex.id = f"{Path(name).stem}-{i}"
+        out.append(ex)
+    return out, errors
+
+
+def write_jsonl(rows: Iterable[Mapping[str, Any]], dest: str | Path | IO[str]) -> int:
+    """Write rows as JSON Lines (UTF-8, non-ASCII kept). ``'-'`` = stdout. Returns the row count."""
+    n = 0
+    if isinstance(dest, (str, Path)) and str(dest) == "-":
+        fh, close = sys.stdout, False
+    elif isinstance(dest, (str, Path)):
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        fh, close = open(dest, "w", encoding="utf-8"), True
+    else:
+        fh, close = dest, False
+    try:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            n += 1
+    finally:
+        if close:
+            fh.close()
+    return n
