@@ -1,0 +1,177 @@
+"""`cxlens train | predict | evaluate | models` (registered into the `cxlens` console script)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import DEFAULT_MODEL_NAME
+from .errors import DataError
+from .io import read_documents, write_jsonl
+from .store import ModelStore, parse_spec
+
+MAX_ERRORS_SHOWN = 20
+
+
+def warn(msg: str) -> None:
+    print(f"cxlens: {msg}", file=sys.stderr)
+
+
+def report_bad_rows(errors: list[DataError], *, strict: bool = False) -> None:
+    for e in errors[:MAX_ERRORS_SHOWN]:
+        warn(f"skipped: {e}")
+    if len(errors) > MAX_ERRORS_SHOWN:
+        warn(f"... and {len(errors) - MAX_ERRORS_SHOWN} more bad rows")
+    if errors and strict:
+        raise DataError(f"{len(errors)} bad rows (--strict)")
+
+
+def _progress(msg: str) -> None:
+    if sys.stderr.isatty():
+        warn(msg)
+
+
+def open_model(spec: str, store: ModelStore):
+    """Load a model; the default model is trained from the bundled seed set on first use."""
+    name, _ = parse_spec(spec)
+    if name == DEFAULT_MODEL_NAME and not store.versions(name):
+        from .training import train_seed_model
+
+        warn(f"no '{name}' model in {store.root}: training it from the bundled seed set (one-off, seconds)")
+        train_seed_model(store=store, progress=_progress)
+    return store.load(spec)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from .seed import seed_split_path
+    from .taxonomy import load_taxonomy
+    from .training import train_model
+
+    data = list(args.data or [])
+    dev = args.dev
+    if args.seed_set:
+        data.append(seed_split_path("train"))
+        dev = dev or seed_split_path("dev")
+    if not data:
+        raise DataError(field="--data", expected="at least one labeled file (or --seed-set)", found="none")
+    params = {}
+    for kv in args.param or []:
+        key, sep, value = kv.partition("=")
+        if not sep:
+            raise DataError(field="--param", expected="KEY=VALUE", found=kv)
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    taxonomy = load_taxonomy(args.taxonomy) if (args.taxonomy or args.seed_set) else None
+    res = train_model(data, dev_path=dev, model_type=args.model_type, name=args.name, store=ModelStore(args.models_dir),
+                      params=params, taxonomy=taxonomy, progress=warn)
+    report_bad_rows(res.errors)
+    print(f"trained {res.name}@{res.version} ({args.model_type}) on {res.pipeline.meta['training']['rows']} rows")
+    if res.metrics:
+        from .evaluation import format_report
+
+        print(format_report(res.metrics))
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    store = ModelStore(args.models_dir)
+    docs, errors = read_documents(args.input)
+    report_bad_rows(errors, strict=args.strict)
+    if not docs:
+        raise DataError("no valid rows to classify", source=str(args.input), expected="rows with a 'text' field",
+                        found=f"{len(errors)} bad rows")
+    pipeline = open_model(args.model, store)
+    bar = None
+    if sys.stderr.isatty() and str(args.out) != "-" or (sys.stderr.isatty() and not sys.stdout.isatty()):
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(docs), unit="comment", file=sys.stderr)
+    preds = pipeline.predict(docs, progress=bar.update if bar else None)
+    if bar:
+        bar.close()
+    if args.with_text:
+        for d, p in zip(docs, preds):
+            p["text"] = d.text
+    if args.keep_columns:
+        for d, p in zip(docs, preds):
+            p["input"] = d.extra
+    n = write_jsonl(preds, args.out)
+    if str(args.out) != "-":
+        warn(f"wrote {n} predictions to {args.out} (model {pipeline.name}@{pipeline.version})")
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from .evaluation import evaluate_predictions, format_report
+    from .training import load_examples
+
+    examples, errors = load_examples([args.data])
+    report_bad_rows(errors)
+    if not examples:
+        raise DataError("no valid labeled rows", source=str(args.data), expected="labeled rows", found=0)
+    pipeline = open_model(args.model, ModelStore(args.models_dir))
+    preds = pipeline.predict([{"id": e.id, "text": e.text, "lang": e.lang} for e in examples])
+    metrics = evaluate_predictions(examples, preds, pipeline=pipeline)
+    metrics["model"] = {"name": pipeline.name, "version": pipeline.version}
+    print(json.dumps(metrics, ensure_ascii=False, indent=2) if args.json else format_report(metrics))
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    rows = ModelStore(args.models_dir).list()
+    if args.json:
+        print(json.dumps(rows, ensure_ascii=False, indent=2))
+        return 0
+    if not rows:
+        print(f"no models in {ModelStore(args.models_dir).root}")
+        return 0
+    print(f"{'name':<22}{'version':>8}  {'type':<8}{'created':<27}{'touchpoint F1':>14}{'sentiment F1':>14}  aliases")
+    for r in rows:
+        m = r["metrics"] or {}
+        tf = f"{m['touchpoint_micro_f1']:.3f}" if "touchpoint_micro_f1" in m else "-"
+        sf = f"{m['sentiment_macro_f1']:.3f}" if "sentiment_macro_f1" in m else "-"
+        print(f"{r['name']:<22}{r['version']:>8}  {r['model_type'] or '-':<8}{r['created'] or '-':<27}{tf:>14}{sf:>14}  "
+              f"{','.join(r['aliases'])}")
+    return 0
+
+
+def _models_dir_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models-dir", type=Path, default=None, help="model store (default: $CXLENS_MODELS_DIR or ./models)")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("train", help="train a new model version on labeled JSONL/CSV data")
+    p.add_argument("--data", action="append", type=Path, help="labeled training file (repeatable)")
+    p.add_argument("--dev", type=Path, help="labeled dev file: metrics stored with the version")
+    p.add_argument("--seed-set", action="store_true", help="add the bundled CX seed set (train; dev if --dev absent)")
+    p.add_argument("--model-type", default="fast", choices=["fast", "encoder"], help="model family")
+    p.add_argument("--name", default=DEFAULT_MODEL_NAME, help="model name in the store")
+    p.add_argument("--taxonomy", type=Path, help="taxonomy YAML (default: the bundled 12 touchpoints)")
+    p.add_argument("--param", action="append", metavar="KEY=VALUE", help="pipeline option, e.g. C=8 (repeatable)")
+    _models_dir_arg(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="classify comments (JSONL/CSV) into prediction rows (JSONL)")
+    p.add_argument("input", help="input file (JSONL or CSV with a 'text' column), '-' for stdin")
+    p.add_argument("--model", default=DEFAULT_MODEL_NAME, help="NAME or NAME@VERSION")
+    p.add_argument("--out", default="-", help="output JSONL file, '-' for stdout (default)")
+    p.add_argument("--with-text", action="store_true", help="copy each comment's text into its prediction row")
+    p.add_argument("--keep-columns", action="store_true", help="copy the other input columns under 'input'")
+    p.add_argument("--strict", action="store_true", help="fail (exit 2) if any input row is bad")
+    _models_dir_arg(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="score a model on labeled data")
+    p.add_argument("--data", required=True, type=Path, help="labeled JSONL/CSV file")
+    p.add_argument("--model", default=DEFAULT_MODEL_NAME, help="NAME or NAME@VERSION")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    _models_dir_arg(p)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("models", help="list model versions in the store")
+    p.add_argument("--json", action="store_true")
+    _models_dir_arg(p)
+    p.set_defaults(func=cmd_models)

@@ -1,0 +1,371 @@
+"""The comment pipeline: language id -> segmentation -> features -> sentiment, touchpoints,
+per-touchpoint polarity with an evidence span -> prediction rows (docs/formats.md).
+
+:class:`CommentPipeline` follows the estimator contract: options in ``__init__``, learned state with a
+trailing underscore (``labels_``, ``featurizer_``, ``sentiment_``, ``detector_``, ``polarity_``).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.model_selection import KFold
+
+from .classifiers import PolarityClassifier, SentimentClassifier, TouchpointDetector
+from .errors import DataError, NotFittedError
+from .features import make_featurizer
+from .language import MIXED, UNKNOWN, LanguageIdentifier
+from .schema import PREDICTED_POLARITIES, SENTIMENTS, Document, Example, prediction_row
+from .segmentation import Analysis, Segmenter, truncate
+from .taxonomy import Taxonomy
+
+ProgressFn = Callable[[int], None]
+
+
+@dataclass
+class _Prepared:
+    """Documents after language id and segmentation."""
+
+    analyses: list[Analysis]
+    langs: list[str]  #: reported language per document
+    warnings: list[list[str]]
+
+
+def _as_document(item: Document | dict | str, i: int) -> Document:
+    if isinstance(item, Document):
+        return item
+    if isinstance(item, str):
+        return Document(id=str(i), text=item)
+    if isinstance(item, dict):
+        from .schema import document_from_dict
+
+        return document_from_dict(item, row=i, default_id=str(i))
+    raise DataError(row=i, expected="a Document, a dict with 'text' or a string", found=type(item).__name__)
+
+
+def _stack(blocks: list):
+    return sp.vstack(blocks, format="csr") if sp.issparse(blocks[0]) else np.vstack(blocks)
+
+
+class CommentPipeline:
+    """Sentiment + touchpoint classifier for survey comments.
+
+    Parameters
+    ----------
+    model_type: feature family: ``fast`` (TF-IDF) or ``encoder`` (multilingual-e5).
+    languages: languages the detector may answer (others are ``unknown``).
+    featurizer_params: options passed to the family's featurizer.
+    C, polarity_C: inverse regularisation of the logistic-regression heads.
+    class_weight: ``"balanced"`` or ``None``, for all heads.
+    threshold_folds: folds of the cross-validation whose out-of-fold scores tune per-label thresholds
+        (0 = keep 0.5). Tuning on out-of-fold training scores keeps dev splits honest.
+    clause_pooling: touchpoint score = max(document score, best clause score) when ``"max"``.
+    """
+
+    def __init__(self, *, model_type: str = "fast", languages: tuple[str, ...] = ("ru", "en"),
+                 featurizer_params: dict[str, Any] | None = None, C: float = 4.0, polarity_C: float = 4.0,
+                 class_weight: str | None = "balanced", threshold_folds: int = 3, clause_pooling: str = "max",
+                 random_state: int = 0,
+                 taxonomy: Taxonomy | None = None) -> None:
+        self.model_type = model_type
+        self.languages = languages
+        self.featurizer_params = featurizer_params
+        self.C = C
+        self.polarity_C = polarity_C
+        self.class_weight = class_weight
+        self.threshold_folds = threshold_folds
+        self.clause_pooling = clause_pooling
+        self.random_state = random_state
+        self.taxonomy = taxonomy
+        # set by the model store
+        self.name = "unsaved"
+        self.version = "0"
+        self.meta: dict[str, Any] = {}
+
+    # -- preparation -----------------------------------------------------------------------------
+    @property
+    def _langid(self) -> LanguageIdentifier:
+        if getattr(self, "_langid_obj", None) is None:
+            self._langid_obj = LanguageIdentifier(languages=tuple(self.languages))
+        return self._langid_obj
+
+    @property
+    def _segmenter(self) -> Segmenter:
+        if getattr(self, "_segmenter_obj", None) is None:
+            self._segmenter_obj = Segmenter()
+        return self._segmenter_obj
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_langid_obj", None)
+        state.pop("_segmenter_obj", None)
+        return state
+
+    def _prepare(self, texts: Sequence[str], given_langs: Sequence[str | None]) -> _Prepared:
+        clipped, warnings, langs, proc = [], [], [], []
+        for text, given in zip(texts, given_langs):
+            w: list[str] = []
+            text, note = truncate(text)
+            if note:
+                w.append(note)
+            if given and given in self.languages:
+                lang, plang = given, given
+            else:
+                res = self._langid.detect(text)
+                lang, plang = res.lang, res.processing_lang
+                if given and given not in self.languages:
+                    w.append(f"lang '{given}' is not one of the configured languages {list(self.languages)}; detected")
+                if res.warning and text.strip():
+                    w.append(res.warning)
+            clipped.append(text)
+            warnings.append(w)
+            langs.append(lang)
+            proc.append(plang)
+        analyses = self._segmenter.analyze_many(clipped, proc)
+        return _Prepared(analyses, langs, warnings)
+
+    def _inputs(self, analyses: Sequence[Analysis]) -> tuple[list[str], list[str], list[int]]:
+        """Document inputs, clause inputs and each clause's document index, as the featurizer wants them."""
+        raw = getattr(self.featurizer_, "input_kind", "norm") == "raw"
+        docs, clauses, owner = [], [], []
+        for i, a in enumerate(analyses):
+            docs.append(a.text if raw else a.norm)
+            for span, norm in zip(a.clauses, a.clause_norms):
+                clauses.append(span.text if raw else norm)
+                owner.append(i)
+        return docs, clauses, owner
+
+    def _features(self, analyses: Sequence[Analysis]):
+        docs, clauses, owner = self._inputs(analyses)
+        X = self.featurizer_.transform(docs + clauses)
+        return X[: len(docs)], X[len(docs):], np.asarray(owner, dtype=int)
+
+    def _touchpoint_scores(self, detector: TouchpointDetector, X_doc, X_cl, owner: np.ndarray):
+        """(doc-level pooled scores, clause scores)."""
+        p_doc = detector.predict_proba(X_doc)
+        p_cl = detector.predict_proba(X_cl) if X_cl.shape[0] else np.zeros((0, p_doc.shape[1]))
+        pooled = p_doc.copy()
+        if self.clause_pooling == "max" and len(owner):
+            np.maximum.at(pooled, owner, p_cl)
+        return pooled, p_cl
+
+    # -- training --------------------------------------------------------------------------------
+    def fit(self, examples: Sequence[Example], *, progress: Callable[[str], None] | None = None) -> "CommentPipeline":
+        """Train on labeled examples. Rows with ``sentiment=None`` do not train the sentiment head;
+        rows with ``aspects=None`` (no annotation) do not train the touchpoint heads."""
+        if not examples:
+            raise DataError(field="data", expected="at least one labeled example", found=0)
+        say = progress or (lambda msg: None)
+        say(f"segmenting {len(examples)} examples")
+        prep = self._prepare([e.text for e in examples], [e.lang for e in examples])
+        self.featurizer_ = make_featurizer(self.model_type, **(self.featurizer_params or {}))
+        docs, clauses, owner = self._inputs(prep.analyses)
+        say("fitting features")
+        self.featurizer_.fit(docs)
+        X = self.featurizer_.transform(docs + clauses)
+        X_doc, X_cl, owner = X[: len(docs)], X[len(docs):], np.asarray(owner, dtype=int)
+
+        # sentiment
+        s_idx = [i for i, e in enumerate(examples) if e.sentiment is not None]
+        s_labels = sorted({examples[i].sentiment for i in s_idx})
+        self.sentiment_ = None
+        if len(s_labels) >= 2:
+            say(f"training sentiment on {len(s_idx)} rows")
+            self.sentiment_ = SentimentClassifier(C=self.C, class_weight=self.class_weight).fit(X_doc[s_idx], [examples[i].sentiment for i in s_idx])
+
+        # touchpoints
+        a_idx = [i for i, e in enumerate(examples) if e.aspects is not None]
+        labels = sorted({a.category for i in a_idx for a in examples[i].aspects})
+        if self.taxonomy is not None:
+            labels = [t for t in self.taxonomy.ids if t in labels] + [t for t in labels if t not in self.taxonomy.ids]
+        self.labels_ = labels
+        self.detector_ = None
+        self.polarity_ = None
+        if labels:
+            Y = np.zeros((len(a_idx), len(labels)), dtype=int)
+            col = {c: j for j, c in enumerate(labels)}
+            for r, i in enumerate(a_idx):
+                for a in examples[i].aspects:
+                    Y[r, col[a.category]] = 1
+            cl_rows = np.isin(owner, a_idx)
+            remap = {i: r for r, i in enumerate(a_idx)}
+            Xa, Xc, oc = X_doc[a_idx], X_cl[cl_rows], np.array([remap[o] for o in owner[cl_rows]], dtype=int)
+            say(f"training touchpoint detector on {len(a_idx)} rows, {len(labels)} labels")
+            self.detector_ = TouchpointDetector(C=self.C, class_weight=self.class_weight).fit(Xa, Y, labels)
+            if self.threshold_folds >= 2 and len(a_idx) >= 4 * self.threshold_folds:
+                say(f"tuning thresholds on {self.threshold_folds}-fold out-of-fold scores")
+                oof = np.zeros_like(Y, dtype=float)
+                folds = KFold(self.threshold_folds, shuffle=True, random_state=self.random_state)
+                for tr, te in folds.split(np.arange(len(a_idx))):
+                    det = TouchpointDetector(C=self.C, class_weight=self.class_weight).fit(Xa[tr], Y[tr], labels)
+                    te_set = set(te.tolist())
+                    mask = np.array([o in te_set for o in oc], dtype=bool)
+                    pos = {d: k for k, d in enumerate(te)}
+                    pooled, _ = self._touchpoint_scores(det, Xa[te], Xc[mask],
+                                                        np.array([pos[o] for o in oc[mask]], dtype=int))
+                    oof[te] = pooled
+                self.detector_.tune_thresholds(oof, Y)
+            say("training polarity")
+            self._fit_polarity([examples[i] for i in a_idx], prep, a_idx, X_cl, owner)
+        if self.sentiment_ is None and self.polarity_ is None:
+            raise DataError("nothing to train", field="data",
+                            expected="rows with 'sentiment' labels and/or 'aspects'", found="neither")
+        return self
+
+    def _fit_polarity(self, examples: list[Example], prep: _Prepared, a_idx: list[int], X_cl, owner: np.ndarray):
+        rows, cats, ys = [], [], []
+        first_clause = {}
+        for k, o in enumerate(owner):
+            first_clause.setdefault(int(o), k)
+        for ex, i in zip(examples, a_idx):
+            analysis = prep.analyses[i]
+            base = first_clause.get(i)
+            if base is None:
+                continue
+            n_cl = len(analysis.clauses)
+            for a in ex.aspects or []:
+                if a.polarity not in PREDICTED_POLARITIES:
+                    continue
+                if a.start is not None and n_cl > 1:
+                    overlaps = [max(0, min(c.end, a.end) - max(c.start, a.start)) for c in analysis.clauses]
+                    j = int(np.argmax(overlaps)) if max(overlaps) > 0 else None
+                else:
+                    j = None
+                if j is None and n_cl > 1 and self.detector_ is not None:
+                    col = self.labels_.index(a.category)
+                    p = self.detector_.predict_proba(X_cl[base: base + n_cl])[:, col]
+                    j = int(np.argmax(p))
+                rows.append(base + (j or 0))
+                cats.append(a.category)
+                ys.append(a.polarity)
+        if len(set(ys)) >= 2:
+            self.polarity_ = PolarityClassifier(C=self.polarity_C, class_weight=self.class_weight).fit(X_cl[rows], cats, ys)
+
+    # -- prediction ------------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "featurizer_"):
+            raise NotFittedError("CommentPipeline is not fitted yet: call fit(examples) or load a saved model")
+
+    def predict(self, docs: Iterable[Document | dict | str], *, batch_size: int = 512,
+                progress: ProgressFn | None = None) -> list[dict[str, Any]]:
+        """Prediction rows (docs/formats.md) for documents, strings or ``{"id", "text"}`` dicts."""
+        self._check_fitted()
+        out: list[dict[str, Any]] = []
+        batch: list[Document] = []
+        for i, item in enumerate(docs):
+            batch.append(_as_document(item, i))
+            if len(batch) >= batch_size:
+                out.extend(self._predict_batch(batch))
+                if progress:
+                    progress(len(batch))
+                batch = []
+        if batch:
+            out.extend(self._predict_batch(batch))
+            if progress:
+                progress(len(batch))
+        return out
+
+    def _predict_batch(self, docs: list[Document]) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any] | None] = [None] * len(docs)
+        live = []
+        for k, d in enumerate(docs):
+            if not d.text.strip():
+                rows[k] = self._row(d.id, UNKNOWN, {"neutral": 1.0}, "neutral", [], ["empty text: nothing to classify"])
+            else:
+                live.append(k)
+        if not live:
+            return rows  # type: ignore[return-value]
+        prep = self._prepare([docs[k].text for k in live], [docs[k].lang for k in live])
+        X_doc, X_cl, owner = self._features(prep.analyses)
+        if self.detector_ is not None:
+            pooled, p_cl = self._touchpoint_scores(self.detector_, X_doc, X_cl, owner)
+        starts = np.searchsorted(owner, np.arange(len(live)))
+        tps_per_doc: list[list[dict]] = [[] for _ in live]
+        pol_rows, pol_cats, pol_where = [], [], []
+        if self.detector_ is not None:
+            hits = np.argwhere(pooled >= self.detector_.thresholds_)
+            for r, j in hits:
+                n_cl = len(prep.analyses[r].clauses)
+                c = int(starts[r] + np.argmax(p_cl[starts[r]: starts[r] + n_cl, j]))
+                pol_rows.append(c)
+                pol_cats.append(self.labels_[j])
+                pol_where.append((int(r), int(j), c))
+        if pol_rows and self.polarity_ is not None:
+            P = self.polarity_.predict_proba(X_cl[pol_rows], pol_cats)
+            pol_classes = list(self.polarity_.classes_)
+        for n, (r, j, c) in enumerate(pol_where):
+            a = prep.analyses[r]
+            span = a.clauses[c - starts[r]]
+            if pol_rows and self.polarity_ is not None:
+                polarity = pol_classes[int(np.argmax(P[n]))]
+                conf = float(pooled[r, j]) * float(P[n].max())
+            else:
+                polarity, conf = "neutral", float(pooled[r, j])
+            tps_per_doc[r].append({
+                "touchpoint": self.labels_[j], "polarity": polarity, "confidence": round(conf, 4),
+                "evidence": {"start": span.start, "end": span.end, "text": span.text},
+            })
+        if self.sentiment_ is not None:
+            S = self.sentiment_.predict_proba(X_doc)
+            s_classes = list(self.sentiment_.classes_)
+        for r, k in enumerate(live):
+            tps = sorted(tps_per_doc[r], key=lambda t: -t["confidence"])
+            if self.sentiment_ is not None:
+                scores = {c: float(S[r, q]) for q, c in enumerate(s_classes)}
+                label = max(scores, key=scores.get)
+            else:
+                label, scores = _sentiment_from_touchpoints(tps)
+            lang = prep.langs[r]
+            rows[k] = self._row(docs[k].id, lang, scores, label, tps, prep.warnings[r])
+        return rows  # type: ignore[return-value]
+
+    def _row(self, id_, lang, scores, label, tps, warnings) -> dict[str, Any]:
+        return prediction_row(id=id_, lang=lang, sentiment=label, sentiment_scores=scores, touchpoints=tps,
+                              model_name=self.name, model_version=self.version, warnings=warnings)
+
+    def predict_polarity(self, items: Sequence[tuple[str, str]]) -> list[str]:
+        """Polarity of given (text, touchpoint) pairs, from the clause the detector finds most relevant
+        (SemEval-16 slot 3: polarity given the gold aspect categories)."""
+        self._check_fitted()
+        if self.polarity_ is None:
+            raise NotFittedError("this model has no polarity head")
+        prep = self._prepare([t for t, _ in items], [None] * len(items))
+        _, X_cl, owner = self._features(prep.analyses)
+        starts = np.searchsorted(owner, np.arange(len(items)))
+        rows = []
+        for r, (_, cat) in enumerate(items):
+            n_cl = len(prep.analyses[r].clauses)
+            j = 0
+            if n_cl > 1 and self.detector_ is not None and cat in self.labels_:
+                p = self.detector_.predict_proba(X_cl[starts[r]: starts[r] + n_cl])[:, self.labels_.index(cat)]
+                j = int(np.argmax(p))
+            rows.append(int(starts[r] + j))
+        return list(self.polarity_.predict(X_cl[rows], [c for _, c in items]))
+
+    # -- introspection ---------------------------------------------------------------------------
+    @property
+    def thresholds(self) -> dict[str, float]:
+        if getattr(self, "detector_", None) is None:
+            return {}
+        return {c: float(t) for c, t in zip(self.labels_, self.detector_.thresholds_)}
+
+
+def _sentiment_from_touchpoints(tps: list[dict]) -> tuple[str, dict[str, float]]:
+    """Document sentiment when the model has no sentiment head: from the touchpoints' polarities."""
+    pols = {t["polarity"] for t in tps}
+    if "positive" in pols and "negative" in pols:
+        label = "mixed"
+    elif "positive" in pols:
+        label = "positive"
+    elif "negative" in pols:
+        label = "negative"
+    else:
+        label = "neutral"
+    return label, {s: float(s == label) for s in SENTIMENTS}
+
+
+__all__ = ["CommentPipeline", "MIXED", "UNKNOWN"]
+

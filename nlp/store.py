@@ -1,0 +1,171 @@
+"""Versioned model store: ``<models_dir>/<name>/<version>/`` with ``model.joblib`` + ``meta.json``;
+``<models_dir>/<name>/aliases.json`` maps aliases (``production``) to versions.
+
+A spec is ``NAME`` (the ``production`` alias if set, else the latest version), ``NAME@VERSION`` or
+``NAME@ALIAS``. Versions are increasing integers ("1", "2", ...).
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shutil
+import tempfile
+import threading
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import joblib
+
+from . import __version__
+from .config import DEFAULT_MODEL_NAME, models_dir
+from .errors import DataError, ModelNotFoundError
+
+MODEL_FILE = "model.joblib"
+META_FILE = "meta.json"
+ALIASES_FILE = "aliases.json"
+_NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+
+
+def library_versions() -> dict[str, str]:
+    import numpy
+    import sklearn
+    import spacy
+
+    return {"cxlens": __version__, "python": platform.python_version(), "scikit-learn": sklearn.__version__,
+            "numpy": numpy.__version__, "spacy": spacy.__version__, "joblib": joblib.__version__}
+
+
+def check_name(name: str) -> str:
+    if not name or not set(name) <= _NAME_OK or name.startswith("."):
+        raise DataError(field="name", expected="a model name of letters, digits, '-', '_' or '.'", found=name)
+    return name
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    name, _, version = spec.partition("@")
+    return check_name(name.strip()), (version.strip() or None)
+
+
+class ModelStore:
+    """Save, list, resolve and load model versions."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root is not None else models_dir()
+        self._lock = threading.Lock()
+
+    # -- layout ----------------------------------------------------------------------------------
+    def path(self, name: str, version: str) -> Path:
+        return self.root / check_name(name) / str(version)
+
+    def versions(self, name: str) -> list[str]:
+        d = self.root / check_name(name)
+        if not d.is_dir():
+            return []
+        vs = [p.name for p in d.iterdir() if p.is_dir() and (p / META_FILE).exists() and p.name.isdigit()]
+        return sorted(vs, key=int)
+
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and self.versions(p.name))
+
+    def aliases(self, name: str) -> dict[str, str]:
+        f = self.root / check_name(name) / ALIASES_FILE
+        return json.loads(f.read_text(encoding="utf-8")) if f.exists() else {}
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        if version not in self.versions(name):
+            raise ModelNotFoundError(f"model '{name}' has no version '{version}'; versions: {self.versions(name)}")
+        aliases = self.aliases(name)
+        aliases[alias] = version
+        self._write_json(self.root / name / ALIASES_FILE, aliases)
+
+    def resolve(self, spec: str) -> tuple[str, str]:
+        name, version = parse_spec(spec)
+        versions = self.versions(name)
+        if not versions:
+            known = self.names()
+            raise ModelNotFoundError(f"no model named '{name}' in {self.root}"
+                                     + (f"; available: {', '.join(known)}" if known else "; train one with `cxlens train`"))
+        if version is None:
+            version = self.aliases(name).get("production") or versions[-1]
+        elif version == "latest":
+            version = versions[-1]
+        elif not version.isdigit():
+            alias = self.aliases(name).get(version)
+            if alias is None:
+                raise ModelNotFoundError(f"model '{name}' has no version or alias '{version}'; versions: {versions}")
+            version = alias
+        if version not in versions:
+            raise ModelNotFoundError(f"model '{name}' has no version '{version}'; versions: {versions}")
+        return name, version
+
+    # -- meta / load / save ----------------------------------------------------------------------
+    def meta(self, name: str, version: str) -> dict[str, Any]:
+        return json.loads((self.path(name, version) / META_FILE).read_text(encoding="utf-8"))
+
+    def load(self, spec: str):
+        name, version = self.resolve(spec)
+        pipeline = joblib.load(self.path(name, version) / MODEL_FILE)
+        pipeline.name, pipeline.version = name, version
+        pipeline.meta = self.meta(name, version)
+        return pipeline
+
+    def save(self, pipeline, name: str, *, meta: dict[str, Any] | None = None) -> str:
+        """Write a new version atomically (temp dir + rename) and return its version string."""
+        check_name(name)
+        with self._lock:
+            (self.root / name).mkdir(parents=True, exist_ok=True)
+            existing = self.versions(name)
+            version = str(int(existing[-1]) + 1 if existing else 1)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=self.root / name))
+            try:
+                pipeline.name, pipeline.version = name, version
+                full_meta = {"name": name, "version": version,
+                             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                             "model_type": getattr(pipeline, "model_type", "unknown"),
+                             "labels": list(getattr(pipeline, "labels_", []) or []),
+                             "sentiment_labels": [str(c) for c in getattr(getattr(pipeline, "sentiment_", None), "classes_", [])],
+                             "thresholds": getattr(pipeline, "thresholds", {}),
+                             "libraries": library_versions(), **(meta or {})}
+                pipeline.meta = full_meta
+                joblib.dump(pipeline, tmp / MODEL_FILE, compress=3)
+                self._write_json(tmp / META_FILE, full_meta)
+                os.replace(tmp, self.path(name, version))
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        return version
+
+    def list(self) -> list[dict[str, Any]]:
+        out = []
+        for name in self.names():
+            aliases = self.aliases(name)
+            for v in self.versions(name):
+                m = self.meta(name, v)
+                out.append({"name": name, "version": v, "created": m.get("created"), "model_type": m.get("model_type"),
+                            "metrics": m.get("metrics", {}), "aliases": sorted(a for a, x in aliases.items() if x == v)})
+        return out
+
+    @staticmethod
+    def _write_json(path: Path, data: Any) -> None:
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
+        os.replace(tmp, path)
+
+
+def load_pipeline(spec: str = DEFAULT_MODEL_NAME, *, models_dir: str | Path | None = None):
+    """Load a saved pipeline by spec (``name``, ``name@version`` or ``name@alias``)."""
+    return ModelStore(models_dir).load(spec)
+
+
+def ensure_default_model(models_dir: str | Path | None = None, *, progress=None):
+    """Load the default model, training it from the bundled seed set first if the store has none."""
+    store = ModelStore(models_dir)
+    if not store.versions(DEFAULT_MODEL_NAME):
+        from .training import train_seed_model
+
+        train_seed_model(store=store, progress=progress)
+    return store.load(DEFAULT_MODEL_NAME)

@@ -1,0 +1,114 @@
+"""Training: labeled files -> a fitted pipeline -> evaluated on dev -> saved as a new version."""
+from __future__ import annotations
+
+import hashlib
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .config import DEFAULT_MODEL_NAME
+from .errors import DataError
+from .evaluation import evaluate_predictions
+from .io import read_labeled
+from .pipeline import CommentPipeline
+from .schema import Example
+from .seed import seed_split_path
+from .store import ModelStore
+from .taxonomy import Taxonomy, load_taxonomy
+
+#: defaults of each model family, chosen on the seed dev split (docs/quality.md)
+FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "fast": {},
+    "encoder": {},
+}
+
+
+@dataclass
+class TrainingResult:
+    pipeline: CommentPipeline
+    name: str
+    version: str
+    metrics: dict[str, Any]
+    errors: list[DataError] = field(default_factory=list)
+
+
+def fingerprint(paths: Sequence[str | Path]) -> str:
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(Path(p).read_bytes())
+    return h.hexdigest()
+
+
+def load_examples(paths: Sequence[str | Path], *, labels: Sequence[str] | None = None) -> tuple[list[Example], list[DataError]]:
+    examples, errors = [], []
+    for p in paths:
+        ex, err = read_labeled(p, labels=labels)
+        examples += ex
+        errors += err
+    return examples, errors
+
+
+def label_distribution(examples: Sequence[Example]) -> dict[str, Any]:
+    return {"sentiment": dict(Counter(e.sentiment for e in examples if e.sentiment)),
+            "touchpoints": dict(Counter(a.category for e in examples for a in e.aspects or []))}
+
+
+def train_model(train_paths: Sequence[str | Path], *, dev_path: str | Path | None = None, model_type: str = "fast",
+                name: str = DEFAULT_MODEL_NAME, store: ModelStore | None = None, params: dict[str, Any] | None = None,
+                taxonomy: Taxonomy | None = None, progress: Callable[[str], None] | None = None) -> TrainingResult:
+    """Train a new version of ``name``. Bad rows are skipped and returned in ``errors``."""
+    if not train_paths:
+        raise DataError(field="--data", expected="at least one labeled training file", found=0)
+    store = store or ModelStore()
+    say = progress or (lambda m: None)
+    examples, errors = load_examples(train_paths)
+    if not examples:
+        raise DataError("no valid training rows", source=", ".join(map(str, train_paths)),
+                        expected="labeled rows with 'text' and 'sentiment' and/or 'aspects'", found=f"{len(errors)} bad rows")
+    dev: list[Example] = []
+    if dev_path is not None:
+        dev, dev_errors = load_examples([dev_path])
+        errors += dev_errors
+    opts = {**FAMILY_DEFAULTS.get(model_type, {}), **(params or {})}
+    pipeline = CommentPipeline(model_type=model_type, taxonomy=taxonomy, **opts)
+    t0 = time.perf_counter()
+    pipeline.fit(examples, progress=say)
+    train_s = time.perf_counter() - t0
+    metrics: dict[str, Any] = {}
+    if dev:
+        say(f"evaluating on {len(dev)} dev rows")
+        preds = pipeline.predict([{"id": e.id, "text": e.text, "lang": e.lang} for e in dev])
+        metrics = evaluate_predictions(dev, preds, pipeline=pipeline)
+    meta = {
+        "params": {"model_type": model_type, **opts},
+        "training": {"files": [str(p) for p in train_paths], "sha256": fingerprint(train_paths), "rows": len(examples),
+                     "skipped_rows": len(errors), "label_distribution": label_distribution(examples),
+                     "seconds": round(train_s, 2)},
+        "dev": {"file": str(dev_path), "sha256": fingerprint([dev_path]), "rows": len(dev)} if dev_path else None,
+        "metrics": _summary(metrics),
+        "metrics_full": metrics,
+        "taxonomy_version": taxonomy.version if taxonomy else None,
+    }
+    version = store.save(pipeline, name, meta=meta)
+    return TrainingResult(pipeline, name, version, metrics, errors)
+
+
+def _summary(m: dict[str, Any]) -> dict[str, float]:
+    out = {}
+    if "sentiment" in m:
+        out["sentiment_accuracy"] = round(m["sentiment"]["accuracy"], 4)
+        out["sentiment_macro_f1"] = round(m["sentiment"]["macro_f1"], 4)
+    if "touchpoints" in m:
+        out["touchpoint_micro_f1"] = round(m["touchpoints"]["micro"]["f1"], 4)
+        out["touchpoint_macro_f1"] = round(m["touchpoints"]["macro"]["f1"], 4)
+        out["pair_micro_f1"] = round(m["pairs"]["micro"]["f1"], 4)
+    return out
+
+
+def train_seed_model(*, store: ModelStore | None = None, name: str = DEFAULT_MODEL_NAME, model_type: str = "fast",
+                     progress: Callable[[str], None] | None = None) -> TrainingResult:
+    """The default touchpoint model: trained on the bundled seed train split, evaluated on its dev split."""
+    return train_model([seed_split_path("train")], dev_path=seed_split_path("dev"), model_type=model_type, name=name,
+                       store=store, taxonomy=load_taxonomy(), progress=progress)
