@@ -53,6 +53,13 @@ def _open_text(source: str | Path | IO[str] | IO[bytes]) -> tuple[str, str]:
     return str(name), decode_bytes(data) if isinstance(data, bytes) else data
 
 
+def source_name(source: str | Path | IO) -> str:
+    """How errors name a source: its path, ``<stdin>`` for ``-``, or the stream's name."""
+    if isinstance(source, (str, Path)):
+        return "<stdin>" if str(source) == "-" else str(source)
+    return str(getattr(source, "name", "<stream>"))
+
+
 def detect_format(name: str, text: str) -> str:
     suffix = Path(name).suffix.lower()
     if suffix in JSONL_SUFFIXES:
@@ -72,16 +79,17 @@ def iter_records(source: str | Path | IO, *, fmt: str | None = None) -> Iterator
     fmt = fmt or detect_format(name, text)
     if fmt == "jsonl":
         stripped = text.lstrip()
-        if stripped.startswith("["):  # a JSON array is accepted too
+        if stripped.startswith("["):  # a whole-file JSON array is accepted too
             try:
                 arr = json.loads(stripped)
-            except json.JSONDecodeError as e:
-                yield 1, DataError(f"invalid JSON: {e.msg}", source=name, row=1, expected="a JSON array of objects", found=stripped[:40])
+            except json.JSONDecodeError:
+                arr = None  # not one array: read it line by line below
+            if isinstance(arr, list):
+                for i, obj in enumerate(arr, 1):
+                    yield i, obj if isinstance(obj, dict) else DataError(source=name, row=i, expected="a JSON object", found=obj)
                 return
-            for i, obj in enumerate(arr, 1):
-                yield i, obj if isinstance(obj, dict) else DataError(source=name, row=i, expected="a JSON object", found=obj)
-            return
-        for i, line in enumerate(text.splitlines(), 1):
+        # only "\n" ends a record: U+2028/U+0085 may stand raw inside JSON strings
+        for i, line in enumerate(text.split("\n"), 1):
             if not line.strip():
                 continue
             try:
@@ -108,13 +116,13 @@ def iter_records(source: str | Path | IO, *, fmt: str | None = None) -> Iterator
 def read_documents(source: str | Path | IO, *, fmt: str | None = None) -> tuple[list[Document], list[DataError]]:
     """Read input rows to classify. Bad rows are returned as errors; the others are kept."""
     docs, errors, seen = [], [], set()
-    name = str(source) if isinstance(source, (str, Path)) else getattr(source, "name", "<stream>")
+    name = source_name(source)
     for i, rec in iter_records(source, fmt=fmt):
         if isinstance(rec, DataError):
             errors.append(rec)
             continue
         try:
-            doc = document_from_dict(rec, row=i, source=name, default_id=str(i))
+            doc = document_from_dict(rec, row=i, source=name, default_id=f"row-{i}")
         except DataError as e:
             errors.append(e)
             continue
@@ -146,7 +154,10 @@ def labeled_from_record(rec: Mapping[str, Any], *, row: int, source: str, labels
     rec = dict(rec)
     if "touchpoints" in rec and "aspects" not in rec:
         cell = rec.pop("touchpoints")
-        rec["aspects"] = parse_touchpoints_cell(cell if isinstance(cell, str) else "", row=row, source=source)
+        if cell is not None and not isinstance(cell, str):
+            raise DataError(field="touchpoints", expected="a string like 'billing:negative;field_service:positive'",
+                            found=cell, row=row, source=source)
+        rec["aspects"] = parse_touchpoints_cell(cell or "", row=row, source=source)
     sent = rec.get("sentiment")
     if isinstance(sent, str):
         rec["sentiment"] = sent.strip().lower() or None
@@ -156,7 +167,7 @@ def labeled_from_record(rec: Mapping[str, Any], *, row: int, source: str, labels
 def read_labeled(source: str | Path | IO, *, fmt: str | None = None,
                  labels: Iterable[str] | None = None) -> tuple[list[Example], list[DataError]]:
     """Read labeled rows (training/evaluation). Bad rows are returned as errors; the others are kept."""
-    name = str(source) if isinstance(source, (str, Path)) else getattr(source, "name", "<stream>")
+    name = source_name(source)
     labels = list(labels) if labels is not None else None
     out, errors = [], []
     for i, rec in iter_records(source, fmt=fmt):
@@ -168,8 +179,8 @@ def read_labeled(source: str | Path | IO, *, fmt: str | None = None,
         except DataError as e:
             errors.append(e)
             continue
-        if ex.id is None:
-            ex.id = f"{Path(name).stem}-{i}"
+        if not ex.id:
+            ex.id = f"{Path(name).stem if name != '<stdin>' else 'stdin'}-{i}"
         out.append(ex)
     return out, errors
 

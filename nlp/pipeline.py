@@ -63,12 +63,14 @@ class CommentPipeline:
     threshold_folds: folds of the cross-validation whose out-of-fold scores tune per-label thresholds
         (0 = keep 0.5). Tuning on out-of-fold training scores keeps dev splits honest.
     clause_pooling: touchpoint score = max(document score, best clause score) when ``"max"``.
+    clause_training: also train the touchpoint detector on clauses labelled by the evidence spans they
+        overlap (rows whose aspects carry offsets), which teaches it which words signal which touchpoint.
     """
 
     def __init__(self, *, model_type: str = "fast", languages: tuple[str, ...] = ("ru", "en"),
                  featurizer_params: dict[str, Any] | None = None, C: float = 4.0, polarity_C: float = 4.0,
                  class_weight: str | None = "balanced", threshold_folds: int = 3, clause_pooling: str = "max",
-                 random_state: int = 0,
+                 clause_training: bool = True, random_state: int = 0,
                  taxonomy: Taxonomy | None = None) -> None:
         self.model_type = model_type
         self.languages = languages
@@ -78,6 +80,7 @@ class CommentPipeline:
         self.class_weight = class_weight
         self.threshold_folds = threshold_folds
         self.clause_pooling = clause_pooling
+        self.clause_training = clause_training
         self.random_state = random_state
         self.taxonomy = taxonomy
         # set by the model store
@@ -158,10 +161,16 @@ class CommentPipeline:
         rows with ``aspects=None`` (no annotation) do not train the touchpoint heads."""
         if not examples:
             raise DataError(field="data", expected="at least one labeled example", found=0)
+        if not any(e.sentiment is not None or e.aspects for e in examples):
+            raise DataError("nothing to train", field="data",
+                            expected="rows with 'sentiment' labels and/or 'aspects'", found="neither")
         say = progress or (lambda msg: None)
         say(f"segmenting {len(examples)} examples")
         prep = self._prepare([e.text for e in examples], [e.lang for e in examples])
-        self.featurizer_ = make_featurizer(self.model_type, **(self.featurizer_params or {}))
+        fparams = dict(self.featurizer_params or {})
+        if self.model_type == "fast" and self.taxonomy is not None and self.taxonomy.keywords:
+            fparams.setdefault("keywords", self.taxonomy.keywords)
+        self.featurizer_ = make_featurizer(self.model_type, **fparams)
         docs, clauses, owner = self._inputs(prep.analyses)
         say("fitting features")
         self.featurizer_.fit(docs)
@@ -193,16 +202,26 @@ class CommentPipeline:
             cl_rows = np.isin(owner, a_idx)
             remap = {i: r for r, i in enumerate(a_idx)}
             Xa, Xc, oc = X_doc[a_idx], X_cl[cl_rows], np.array([remap[o] for o in owner[cl_rows]], dtype=int)
+            Yc = self._clause_labels([examples[i] for i in a_idx], [prep.analyses[i] for i in a_idx], col)
+
+            def fit_detector(docs: np.ndarray) -> TouchpointDetector:
+                """Detector on these documents, plus their clauses labelled by the evidence spans they overlap."""
+                X_fit, Y_fit = Xa[docs], Y[docs]
+                if self.clause_training:
+                    keep = np.isin(oc, docs) & (Yc[:, 0] >= 0)
+                    if keep.any():
+                        X_fit, Y_fit = _stack([X_fit, Xc[keep]]), np.vstack([Y_fit, Yc[keep]])
+                return TouchpointDetector(C=self.C, class_weight=self.class_weight).fit(X_fit, Y_fit, labels)
+
             say(f"training touchpoint detector on {len(a_idx)} rows, {len(labels)} labels")
-            self.detector_ = TouchpointDetector(C=self.C, class_weight=self.class_weight).fit(Xa, Y, labels)
+            self.detector_ = fit_detector(np.arange(len(a_idx)))
             if self.threshold_folds >= 2 and len(a_idx) >= 4 * self.threshold_folds:
                 say(f"tuning thresholds on {self.threshold_folds}-fold out-of-fold scores")
                 oof = np.zeros_like(Y, dtype=float)
                 folds = KFold(self.threshold_folds, shuffle=True, random_state=self.random_state)
                 for tr, te in folds.split(np.arange(len(a_idx))):
-                    det = TouchpointDetector(C=self.C, class_weight=self.class_weight).fit(Xa[tr], Y[tr], labels)
-                    te_set = set(te.tolist())
-                    mask = np.array([o in te_set for o in oc], dtype=bool)
+                    det = fit_detector(tr)
+                    mask = np.isin(oc, te)
                     pos = {d: k for k, d in enumerate(te)}
                     pooled, _ = self._touchpoint_scores(det, Xa[te], Xc[mask],
                                                         np.array([pos[o] for o in oc[mask]], dtype=int))
@@ -214,6 +233,24 @@ class CommentPipeline:
             raise DataError("nothing to train", field="data",
                             expected="rows with 'sentiment' labels and/or 'aspects'", found="neither")
         return self
+
+    @staticmethod
+    def _clause_labels(examples: list[Example], analyses: list[Analysis], col: dict[str, int]) -> np.ndarray:
+        """One row per clause of these documents: the categories whose evidence spans overlap the clause;
+        a row of -1 where the document has an aspect without a span (its clauses cannot be labelled)."""
+        rows = []
+        for ex, a in zip(examples, analyses):
+            spanless = any(asp.start is None for asp in ex.aspects or [])
+            for c in a.clauses:
+                row = np.zeros(len(col), dtype=int)
+                if spanless:
+                    row[:] = -1
+                else:
+                    for asp in ex.aspects or []:
+                        if min(c.end, asp.end) - max(c.start, asp.start) > 0:
+                            row[col[asp.category]] = 1
+                rows.append(row)
+        return np.array(rows, dtype=int).reshape(-1, len(col))
 
     def _fit_polarity(self, examples: list[Example], prep: _Prepared, a_idx: list[int], X_cl, owner: np.ndarray):
         rows, cats, ys = [], [], []

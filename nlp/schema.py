@@ -100,6 +100,7 @@ def example_from_dict(raw: Mapping[str, Any], *, row: int | str | None = None, s
             cat = a.get("category")
             if not isinstance(cat, str) or not cat.strip():
                 raise DataError(field=f"{loc}.category", expected="a non-empty string", found=cat, row=row, source=source)
+            cat = cat.strip()
             if allowed is not None and cat not in allowed:
                 raise DataError("unknown label", field=f"{loc}.category", expected=f"one of {sorted(allowed)}",
                                 found=cat, row=row, source=source)
@@ -109,7 +110,8 @@ def example_from_dict(raw: Mapping[str, Any], *, row: int | str | None = None, s
                                 row=row, source=source)
             start, end = a.get("from"), a.get("to")
             if start is not None or end is not None:
-                ok = isinstance(start, int) and isinstance(end, int) and 0 <= start < end <= len(text)
+                ok = (type(start) is int and type(end) is int  # bool is an int subclass: not an offset
+                      and 0 <= start < end <= len(text))
                 if not ok:
                     raise DataError("evidence offsets out of the text", field=f"{loc}.from/to",
                                     expected=f"0 <= from < to <= {len(text)}", found=(start, end), row=row, source=source)

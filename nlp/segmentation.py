@@ -117,7 +117,7 @@ class Segmenter:
                 pending = 0 if t.text in {".", ",", ";"} else pending
                 continue
             lemma = normalize_token(t.lemma_ or t.text) if lang == "ru" else normalize_token(t.text)
-            if self.mark_negation and pending and lemma not in neg:
+            if self.mark_negation and pending and lemma not in neg and t.is_alpha:
                 out.append("NEG_" + lemma)
                 pending -= 1
             else:

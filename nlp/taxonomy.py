@@ -1,7 +1,7 @@
 """Touchpoint taxonomy: ids, RU/EN names and descriptions, loaded from an editable YAML file."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ class Touchpoint:
     id: str
     name: dict[str, str]
     description: dict[str, str]
+    keywords: dict[str, tuple[str, ...]] = field(default_factory=dict)  #: lang -> word beginnings
 
     def label(self, lang: str = "en") -> str:
         return self.name.get(lang) or self.name.get("en") or self.id
@@ -42,9 +43,15 @@ class Taxonomy:
         tp = self.get(tp_id)
         return tp.label(lang) if tp else tp_id
 
+    @property
+    def keywords(self) -> dict[str, list[str]]:
+        """Touchpoint id -> keyword beginnings of all languages (the `fast` family's lexicon features)."""
+        return {t.id: [w for words in t.keywords.values() for w in words] for t in self.touchpoints if t.keywords}
+
     def to_dict(self) -> dict[str, Any]:
         return {"version": self.version,
-                "touchpoints": [{"id": t.id, "name": dict(t.name), "description": dict(t.description)}
+                "touchpoints": [{"id": t.id, "name": dict(t.name), "description": dict(t.description),
+                                 "keywords": {k: list(v) for k, v in t.keywords.items()}}
                                 for t in self.touchpoints]}
 
     @classmethod
@@ -67,7 +74,15 @@ class Taxonomy:
                 name = {"en": name}
             if isinstance(desc, str):
                 desc = {"en": desc}
-            tps.append(Touchpoint(tp_id, dict(name), dict(desc)))
+            kw = item.get("keywords") or {}
+            if isinstance(kw, list):
+                kw = {"any": kw}
+            if not isinstance(kw, dict) or not all(isinstance(v, list) for v in kw.values()):
+                raise DataError(source=source, field=f"touchpoints[{i}].keywords",
+                                expected="a mapping language -> list of words", found=kw)
+            keywords = {lang: tuple(str(w).strip().lower().replace("ё", "е") for w in words if str(w).strip())
+                        for lang, words in kw.items()}
+            tps.append(Touchpoint(tp_id, dict(name), dict(desc), keywords))
         return cls(tuple(tps), raw.get("version", 1))
 
 

@@ -110,10 +110,21 @@ def quantize_q4(w: np.ndarray) -> bytes:
     d32 = d.astype(np.float32)
     inv = np.divide(1.0, d32, out=np.zeros_like(d32), where=d32 != 0)
     q = np.clip(np.floor(blocks * inv[:, None] + 8.5), 0, 15).astype(np.uint8)
-    packed = (q[:, :16] | (q[:, 16:] << 4)).astype(np.uint8)
-    out = np.empty((len(blocks), BLOCK_BYTES), dtype=np.uint8)
-    out[:, :2] = d.reshape(-1, 1).view(np.uint8).reshape(-1, 2)
-    out[:, 2:] = packed
+    return pack_q4(q.reshape(w.shape), d.reshape(w.shape[0], -1))
+
+
+def pack_q4(nibbles: np.ndarray, scales: np.ndarray) -> bytes:
+    """Q4_0 bytes from explicit nibbles (``uint8`` 0..15, ``[rows, nin]``) and fp16 scales
+    (``[rows, nin // 32]``): weight = ``(nibble - 8) * scale``."""
+    q = np.asarray(nibbles, dtype=np.uint8).reshape(-1, QK)
+    if q.max(initial=0) > 15:
+        raise DataError(field="nibbles", expected="values 0..15", found=int(q.max()))
+    d = np.asarray(scales, dtype=np.float16).reshape(-1)
+    if len(d) != len(q):
+        raise DataError(field="scales", expected=f"{len(q)} block scales", found=len(d))
+    out = np.empty((len(q), BLOCK_BYTES), dtype=np.uint8)
+    out[:, :2] = d.astype("<f2").view(np.uint8).reshape(-1, 2)
+    out[:, 2:] = q[:, :16] | (q[:, 16:] << 4)
     return out.tobytes()
 
 

@@ -1,0 +1,42 @@
+"""Shared fixtures: one default model trained on the bundled seed set per test session."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("models")
+
+
+@pytest.fixture(scope="session")
+def seed_result(models_dir):
+    """The default fast model trained on the seed train split (evaluated on its dev split)."""
+    from nlp.store import ModelStore
+    from nlp.training import train_seed_model
+
+    return train_seed_model(store=ModelStore(models_dir))
+
+
+@pytest.fixture(scope="session")
+def seed_model(seed_result):
+    return seed_result.pipeline
+
+
+@pytest.fixture(autouse=True)
+def _isolated_dirs(tmp_path, monkeypatch):
+    """No test writes into the repo's models/ or the user's cache/data dirs by accident."""
+    monkeypatch.setenv("CXLENS_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("CXLENS_DATA_DIR", str(tmp_path / "data"))
+
+
+def shared_path(*parts: str) -> Path:
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared data not available: {path}")
+    return path

@@ -1,0 +1,30 @@
+"""Model-quality floors: the default fast model trained on the seed train split, scored on the held-out
+seed dev split (thresholds are tuned on out-of-fold training scores, so dev stays unseen).
+Floors sit just under the measured values in docs/quality.md."""
+from __future__ import annotations
+
+TOUCHPOINT_MICRO_F1_FLOOR = 0.68
+SENTIMENT_MACRO_F1_FLOOR = 0.70
+PAIR_MICRO_F1_FLOOR = 0.50
+POLARITY_ACCURACY_FLOOR = 0.72
+
+
+def test_seed_dev_quality_floors(seed_result):
+    m = seed_result.metrics
+    assert m["n"] >= 250
+    assert m["touchpoints"]["micro"]["f1"] >= TOUCHPOINT_MICRO_F1_FLOOR
+    assert m["sentiment"]["macro_f1"] >= SENTIMENT_MACRO_F1_FLOOR
+    assert m["pairs"]["micro"]["f1"] >= PAIR_MICRO_F1_FLOOR
+    assert m["polarity_given_gold"]["accuracy"] >= POLARITY_ACCURACY_FLOOR
+
+
+def test_every_touchpoint_is_learned(seed_result):
+    per = seed_result.metrics["touchpoints"]["per_label"]
+    assert set(per) == set(seed_result.pipeline.labels_) and len(per) == 12
+    assert all(v["f1"] >= 0.4 for v in per.values()), per
+
+
+def test_quality_is_stored_with_the_version(seed_result):
+    meta = seed_result.pipeline.meta
+    assert meta["metrics"]["touchpoint_micro_f1"] == round(seed_result.metrics["touchpoints"]["micro"]["f1"], 4)
+    assert meta["training"]["rows"] >= 1000 and len(meta["training"]["sha256"]) == 64
