@@ -69,7 +69,7 @@ class CommentPipeline:
 
     def __init__(self, *, model_type: str = "fast", languages: tuple[str, ...] = ("ru", "en"),
                  featurizer_params: dict[str, Any] | None = None, C: float = 4.0, polarity_C: float = 4.0,
-                 class_weight: str | None = "balanced", threshold_folds: int = 3, clause_pooling: str = "max",
+                 class_weight: str | None = "balanced", threshold_folds: int = 3, clause_pooling: str = "none",
                  clause_training: bool = True, random_state: int = 0,
                  taxonomy: Taxonomy | None = None) -> None:
         self.model_type = model_type
@@ -305,6 +305,48 @@ class CommentPipeline:
                 progress(len(batch))
         return out
 
+    def _score_documents(self, analyses: Sequence[Analysis]):
+        """Document features and touchpoint scores; clause features and scores where they are needed.
+
+        Returns ``(X_doc, X_cl, starts, pooled, p_cl)``: clause rows of document ``r`` are
+        ``starts[r] : starts[r] + len(analyses[r].clauses)``. With ``clause_pooling="none"`` only documents
+        with a detected touchpoint and several clauses are featurised clause by clause (a single clause
+        reuses its document's row), which halves the work on typical survey comments.
+        """
+        if self.detector_ is None or self.clause_pooling == "max":
+            X_doc, X_cl, owner = self._features(analyses)
+            starts = np.searchsorted(owner, np.arange(len(analyses)))
+            if self.detector_ is None:
+                return X_doc, X_cl, starts, None, None
+            pooled, p_cl = self._touchpoint_scores(self.detector_, X_doc, X_cl, owner)
+            return X_doc, X_cl, starts, pooled, p_cl
+        docs, _, _ = self._inputs(analyses)
+        X_doc = self.featurizer_.transform(docs)
+        pooled = self.detector_.predict_proba(X_doc)
+        hit_docs = set(np.argwhere(pooled >= self.detector_.thresholds_)[:, 0].tolist())
+        raw = getattr(self.featurizer_, "input_kind", "norm") == "raw"
+        blocks, texts, starts, n = [], [], [], 0
+        for r, a in enumerate(analyses):
+            starts.append(n)
+            if r in hit_docs and len(a.clauses) > 1:
+                texts.extend(span.text if raw else norm for span, norm in zip(a.clauses, a.clause_norms))
+                blocks.append(("new", len(a.clauses)))
+                n += len(a.clauses)
+            else:
+                blocks.append(("doc", r))
+                n += 1
+        X_new = self.featurizer_.transform(texts) if texts else None
+        parts, k = [], 0
+        for kind, v in blocks:
+            if kind == "doc":
+                parts.append(X_doc[v: v + 1])
+            else:
+                parts.append(X_new[k: k + v])
+                k += v
+        X_cl = _stack(parts)
+        p_cl = self.detector_.predict_proba(X_cl)
+        return X_doc, X_cl, np.asarray(starts, dtype=int), pooled, p_cl
+
     def _predict_batch(self, docs: list[Document]) -> list[dict[str, Any]]:
         rows: list[dict[str, Any] | None] = [None] * len(docs)
         live = []
@@ -316,10 +358,7 @@ class CommentPipeline:
         if not live:
             return rows  # type: ignore[return-value]
         prep = self._prepare([docs[k].text for k in live], [docs[k].lang for k in live])
-        X_doc, X_cl, owner = self._features(prep.analyses)
-        if self.detector_ is not None:
-            pooled, p_cl = self._touchpoint_scores(self.detector_, X_doc, X_cl, owner)
-        starts = np.searchsorted(owner, np.arange(len(live)))
+        X_doc, X_cl, starts, pooled, p_cl = self._score_documents(prep.analyses)
         tps_per_doc: list[list[dict]] = [[] for _ in live]
         pol_rows, pol_cats, pol_where = [], [], []
         if self.detector_ is not None:
