@@ -1,0 +1,159 @@
+"""Every error leaves the service in one JSON shape:
+
+    {"error": {"code": "not_found", "message": "...", "details": [{"loc": [...], "msg": "..."}]}}
+
+Domain exceptions (``nlp.errors``) and API exceptions are mapped to HTTP statuses here and only here;
+unexpected exceptions become a 500 with no stack trace in the body (it goes to the log).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Sequence
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from nlp.errors import CxlensError, DataError, ModelNotFoundError
+
+log = logging.getLogger("cxlens.api")
+
+#: default error codes per status
+STATUS_CODES: dict[int, str] = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    406: "not_acceptable", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
+    422: "validation_error", 429: "rate_limited", 500: "internal_error", 503: "unavailable",
+}
+
+
+class ApiError(Exception):
+    """An error with an HTTP status, a stable machine-readable ``code`` and optional details."""
+
+    status_code = 400
+    code = "bad_request"
+
+    def __init__(self, message: str, *, code: str | None = None, status_code: int | None = None,
+                 details: Sequence[dict[str, Any]] | None = None, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+        if status_code is not None:
+            self.status_code = status_code
+        self.details = list(details or [])
+        self.headers = headers
+
+
+class Unauthorized(ApiError):
+    status_code, code = 401, "unauthorized"
+
+    def __init__(self, message: str = "a valid API key is required", **kw: Any) -> None:
+        kw.setdefault("headers", {"WWW-Authenticate": "Bearer"})
+        super().__init__(message, **kw)
+
+
+class Forbidden(ApiError):
+    status_code, code = 403, "forbidden"
+
+
+class NotFound(ApiError):
+    status_code, code = 404, "not_found"
+
+
+class Conflict(ApiError):
+    status_code, code = 409, "conflict"
+
+
+class PayloadTooLarge(ApiError):
+    status_code, code = 413, "payload_too_large"
+
+
+class UnsupportedMediaType(ApiError):
+    status_code, code = 415, "unsupported_media_type"
+
+
+class Unprocessable(ApiError):
+    status_code, code = 422, "validation_error"
+
+
+class RateLimited(ApiError):
+    status_code, code = 429, "rate_limited"
+
+
+class Unavailable(ApiError):
+    status_code, code = 503, "unavailable"
+
+
+def error_body(code: str, message: str, details: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message, "details": list(details or [])}}
+
+
+def error_response(status: int, code: str, message: str, details: Sequence[dict[str, Any]] | None = None,
+                   headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+def data_error_detail(e: DataError, *, loc: Sequence[Any] = ()) -> dict[str, Any]:
+    where: list[Any] = list(loc)
+    if e.row is not None and not loc:
+        where.append(e.row)
+    if e.field:
+        where.append(e.field)
+    return {"loc": where, "msg": str(e)}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, (str, int, float, bool)) or value is None:
+        return value
+    return str(value)
+
+
+def validation_details(errors: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{"loc": [_jsonable(p) for p in err.get("loc", ())], "msg": str(err.get("msg", "invalid value"))}
+            for err in errors]
+
+
+async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+    return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
+
+
+async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    code = STATUS_CODES.get(exc.status_code, "error")
+    message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
+    return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+
+async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+    details = validation_details(exc.errors())
+    # a body that is not JSON at all is a bad request, not a semantic validation failure
+    if any(d["msg"].startswith("JSON decode error") for d in details):
+        return error_response(400, "invalid_json", "the request body is not valid JSON", details)
+    return error_response(422, "validation_error", "the request is not valid", details)
+
+
+async def _data_error(_: Request, exc: DataError) -> JSONResponse:
+    return error_response(422, "invalid_data", str(exc), [data_error_detail(exc)])
+
+
+async def _model_not_found(_: Request, exc: ModelNotFoundError) -> JSONResponse:
+    return error_response(404, "model_not_found", str(exc) or "model not found")
+
+
+async def _domain_error(_: Request, exc: CxlensError) -> JSONResponse:
+    return error_response(400, "bad_request", str(exc) or type(exc).__name__)
+
+
+async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(500, "internal_error", "internal server error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ApiError, _api_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(ModelNotFoundError, _model_not_found)
+    app.add_exception_handler(CxlensError, _domain_error)
+    app.add_exception_handler(Exception, _unhandled)

@@ -1,0 +1,1 @@
+"""Service layer: the routes stay thin and call these functions."""

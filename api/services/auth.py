@@ -1,0 +1,90 @@
+"""API keys: random tokens shown once, stored as HMAC-SHA256 hashes; roles ``analyst`` and ``admin``."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from nlp.errors import DataError
+
+from ..models_db import ApiKey, utcnow
+
+ROLES: tuple[str, ...] = ("analyst", "admin")
+TOKEN_PREFIX = "cxl_"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a key (``key_id``) or the anonymous local user (``key_id is None``)."""
+
+    key_id: str | None
+    role: str
+    name: str = ""
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def bucket(self) -> str:
+        return self.key_id or "anonymous"
+
+    def can_see(self, owner_key_id: str | None) -> bool:
+        """Admins see everything; everyone else only what they created."""
+        return self.is_admin or owner_key_id == self.key_id
+
+
+def hash_token(token: str, pepper: str = "") -> str:
+    return hmac.new(pepper.encode("utf-8"), token.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def create_key(session: Session, *, role: str, name: str = "", pepper: str = "") -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the token (the only time it is available)."""
+    if role not in ROLES:
+        raise DataError(field="role", expected=f"one of {'|'.join(ROLES)}", found=role)
+    name = (name or "").strip()
+    if len(name) > 200:
+        raise DataError(field="name", expected="at most 200 characters", found=name)
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    key = ApiKey(name=name, role=role, key_hash=hash_token(token, pepper), prefix=token[: len(TOKEN_PREFIX) + 6])
+    session.add(key)
+    session.commit()
+    return key, token
+
+
+def list_keys(session: Session, *, include_revoked: bool = True) -> list[ApiKey]:
+    stmt = select(ApiKey).order_by(ApiKey.created_at, ApiKey.id)
+    if not include_revoked:
+        stmt = stmt.where(ApiKey.revoked_at.is_(None))
+    return list(session.scalars(stmt))
+
+
+def revoke_key(session: Session, key_id: str) -> ApiKey | None:
+    """Revoke a key by id (idempotent); ``None`` when there is no such key."""
+    key = session.get(ApiKey, key_id)
+    if key is None:
+        return None
+    if key.revoked_at is None:
+        key.revoked_at = utcnow()
+        session.commit()
+    return key
+
+
+def touch(session: Session, key_id: str) -> None:
+    """Record that a key was used (callers throttle this: it is a write)."""
+    session.execute(update(ApiKey).where(ApiKey.id == key_id).values(last_used_at=utcnow()))
+    session.commit()
+
+
+def authenticate(session: Session, token: str, *, pepper: str = "") -> Principal | None:
+    """The principal for a presented token, or ``None`` for unknown/revoked tokens."""
+    if not token or len(token) > 200:
+        return None
+    key = session.scalars(select(ApiKey).where(ApiKey.key_hash == hash_token(token, pepper))).first()
+    if key is None or key.revoked_at is not None:
+        return None
+    return Principal(key_id=key.id, role=key.role, name=key.name)
