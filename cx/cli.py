@@ -1,0 +1,170 @@
+"""``cxlens report``: survey answers (+ predictions or a model) -> JSON / HTML / XLSX / CSV report."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from nlp.config import DEFAULT_MODEL_NAME
+from nlp.errors import DataError
+
+from .config import SCORE_ROLES, TEXT_ROLES, load_config, parse_scale
+
+OUT_FORMATS = {".json": "json", ".html": "html", ".htm": "html", ".xlsx": "xlsx", ".csv": "csv"}
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "report", help="build the strengths-and-weaknesses report of a survey wave",
+        description="Survey answers (CSV/XLSX/JSONL) + touchpoint predictions -> NPS/CSAT/CES with CIs, "
+                    "importance x performance matrix, traffic lights, strengths and weaknesses with quotes, "
+                    "interview shortlist, risks and trends. See docs/reports.md.")
+    p.add_argument("answers", help="survey wave: CSV (UTF-8/cp1251, ';' or ','), XLSX or JSONL")
+    p.add_argument("--predictions", metavar="P.jsonl",
+                   help="prediction rows (ids = answer ids); without it the model classifies the comments")
+    p.add_argument("--config", metavar="C.yaml", help="report config (columns, scales, thresholds); docs/reports.md")
+    p.add_argument("--model", default=DEFAULT_MODEL_NAME, help="model name[@version] when no --predictions "
+                   f"(default {DEFAULT_MODEL_NAME}; trained from the seed set on first use)")
+    p.add_argument("--models-dir", default=None, help="model store (default $CXLENS_MODELS_DIR or ./models)")
+    p.add_argument("--out", action="append", required=True, metavar="PATH",
+                   help="report.json | report.html | report.xlsx | report.csv ('-' = JSON to stdout); repeatable. "
+                        "CSV: PATH gets the interview shortlist and PATH.labels.csv the per-comment labels, unless "
+                        "the file name ends in .labels.csv / .shortlist.csv / .companies.csv / .contacts.csv")
+    p.add_argument("--lang", choices=("ru", "en"), help="report language (default from config, else ru)")
+    p.add_argument("--map", action="append", default=[], metavar="ROLE=COLUMN",
+                   help="column role: company, contact, comment, nps, csat, ces, rating:COMPONENT, ... (repeatable)")
+    p.add_argument("--scale", action="append", default=[], metavar="ROLE=LOW-HIGH",
+                   help="score scale, e.g. csat=1-10 or rating:delivery=1-5 (repeatable)")
+    p.add_argument("--min-n", type=int, help="smallest n shown as a solid figure (default 5)")
+    p.add_argument("--key-account", action="append", default=[], metavar="COMPANY", help="key account (repeatable)")
+    p.add_argument("--scope", choices=("latest", "all"), help="report on the latest wave (default) or all answers")
+    p.add_argument("--taxonomy", help="touchpoint taxonomy YAML (default: the bundled one)")
+    p.set_defaults(func=run_report)
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    ov: dict[str, Any] = {}
+    scales: dict[str, tuple[float, float]] = {}
+    for item in args.scale:
+        role, sep, val = item.partition("=")
+        if not sep:
+            raise DataError(field="--scale", expected="ROLE=LOW-HIGH", found=item)
+        scales[role.strip()] = parse_scale(val, key=f"--scale {role.strip()}")
+    for item in args.map:
+        role, sep, col = item.partition("=")
+        role, col = role.strip(), col.strip()
+        if not sep or not col:
+            raise DataError(field="--map", expected="ROLE=COLUMN", found=item)
+        if role in TEXT_ROLES:
+            ov.setdefault("columns", {})[role] = col
+        elif role in SCORE_ROLES:
+            spec: dict[str, Any] = {"column": col}
+            if role in scales:
+                spec["scale"] = list(scales.pop(role))
+            ov.setdefault("scores", {})[role] = spec
+        elif role.startswith("rating:") and len(role) > 7:
+            spec = {"column": col}
+            if role in scales:
+                spec["scale"] = list(scales.pop(role))
+            ov.setdefault("ratings", {})[role[7:]] = spec
+        else:
+            raise DataError("unknown column role", field="--map",
+                            expected=f"one of {list(TEXT_ROLES) + list(SCORE_ROLES)} or rating:COMPONENT", found=role)
+    if scales:
+        role = next(iter(scales))
+        raise DataError("--scale needs the column too", field="--scale", expected=f"--map {role}=COLUMN", found=role)
+    if args.lang:
+        ov["lang"] = args.lang
+    if args.min_n is not None:
+        ov["min_n"] = args.min_n
+    if args.key_account:
+        ov["key_accounts"] = list(args.key_account)
+    if args.scope:
+        ov["scope"] = args.scope
+    if args.taxonomy:
+        ov["taxonomy"] = args.taxonomy
+    return ov
+
+
+def _csv_section(path: Path) -> tuple[str | None, Path | None]:
+    """(section named by the file name, or None) and the sibling labels path for a plain report.csv."""
+    from .render.csv import SECTIONS
+
+    stem = path.name[: -len(".csv")]
+    for sec in SECTIONS:
+        if stem == sec or stem.endswith(f".{sec}") or stem.endswith(f"_{sec}") or stem.endswith(f"-{sec}"):
+            return sec, None
+    return None, path.with_name(f"{stem}.labels.csv")
+
+
+def run_report(args: argparse.Namespace) -> int:
+    from .report import build_report
+    from .waves import read_predictions, read_wave
+
+    outs = []
+    for o in args.out:
+        if o == "-":
+            outs.append(("json", "-"))
+            continue
+        fmt = OUT_FORMATS.get(Path(o).suffix.lower())
+        if fmt is None:
+            raise DataError("unknown output format", field="--out", expected=f"a file ending in {sorted(OUT_FORMATS)}",
+                            found=o)
+        outs.append((fmt, o))
+    cfg = load_config(args.config, overrides=_overrides(args))
+    answers, errors = read_wave(args.answers, cfg)
+    if args.predictions:
+        preds, perrs = read_predictions(args.predictions)
+        errors += perrs
+        model = None
+    else:
+        from .classify import classify, load_model
+
+        pipe = load_model(args.model, models_dir=args.models_dir, announce=True)
+        preds = classify(answers, pipe)
+        model = {"name": str(getattr(pipe, "name", args.model)), "version": str(getattr(pipe, "version", ""))}
+    report = build_report(answers, preds, cfg, data_errors=errors, source=str(args.answers), model=model)
+    if errors:
+        print(f"cxlens: {len(errors)} data problem(s) reported and excluded; first: {errors[0]}", file=sys.stderr)
+    for w in report["warnings"]:
+        print(f"cxlens: warning: {w}", file=sys.stderr)
+    for fmt, dest in outs:
+        written = write_output(report, fmt, dest)
+        for p in written:
+            print(f"cxlens: wrote {p}", file=sys.stderr)
+    return 0
+
+
+def write_output(report: dict, fmt: str, dest: str) -> list[str]:
+    """Write one output; returns the paths written."""
+    if fmt == "json":
+        if dest == "-":
+            json.dump(report, sys.stdout, ensure_ascii=False)
+            sys.stdout.write("\n")
+            return []
+        Path(dest).parent.mkdir(parents=True, exist_ok=True)
+        indent = 1 if len(report.get("comments", ())) <= 20_000 else None  # big reports: compact
+        Path(dest).write_text(json.dumps(report, ensure_ascii=False, indent=indent), encoding="utf-8")
+        return [dest]
+    Path(dest).parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "html":
+        from .render.html import render_html
+
+        Path(dest).write_text(render_html(report), encoding="utf-8")
+        return [dest]
+    if fmt == "xlsx":
+        from .render.xlsx import write_xlsx
+
+        write_xlsx(report, dest)
+        return [dest]
+    from .render.csv import write_csv
+
+    section, labels_path = _csv_section(Path(dest))
+    if section:
+        write_csv(report, dest, section=section)
+        return [dest]
+    write_csv(report, dest, section="shortlist")
+    write_csv(report, labels_path, section="labels")
+    return [dest, str(labels_path)]

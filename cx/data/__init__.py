@@ -1,0 +1,1 @@
+"""Bundled report data: risk patterns, interview question templates, the demo wave (demo/)."""

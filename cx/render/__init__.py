@@ -1,0 +1,1 @@
+"""Report renderers: HTML (self-contained, offline), XLSX (openpyxl), CSV. They read only the report dict."""

@@ -1,0 +1,22 @@
+"""CSV export of one report section (UTF-8 with BOM and ';' so that Russian Excel opens it as is)."""
+from __future__ import annotations
+
+import csv as _csv
+from pathlib import Path
+
+from .tables import SECTIONS, neutralize, section_table
+
+__all__ = ["SECTIONS", "write_csv"]
+
+
+def write_csv(report: dict, path: str | Path, *, section: str = "shortlist", delimiter: str = ";") -> int:
+    """Write ``section`` (shortlist, labels, companies, ...) to ``path``; returns the number of data rows.
+    Text cells that a spreadsheet would run as a formula are prefixed with an apostrophe."""
+    header, rows = section_table(report, section)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8-sig", newline="") as fh:
+        w = _csv.writer(fh, delimiter=delimiter)
+        w.writerow(header)
+        for r in rows:
+            w.writerow(["" if v is None else neutralize(v) for v in r])
+    return len(rows)
