@@ -34,6 +34,17 @@ class _Prepared:
     warnings: list[list[str]]
 
 
+@dataclass
+class DocScores:
+    """Scores of a batch of documents (see :meth:`CommentPipeline._doc_scores`)."""
+
+    X: Any  #: document features (opaque to callers)
+    prob: np.ndarray | None  #: touchpoint probabilities [n, labels]
+    rel: np.ndarray | None  #: probabilities / thresholds: >= 1 is a detection
+    sentiment: np.ndarray | None  #: [n, len(SENTIMENTS)]
+    clauses: tuple | None = None  #: precomputed (X_cl, starts, p_cl) when clause pooling needed them
+
+
 def _as_document(item: Document | dict | str, i: int) -> Document:
     if isinstance(item, Document):
         return item
@@ -305,30 +316,38 @@ class CommentPipeline:
                 progress(len(batch))
         return out
 
-    def _score_documents(self, analyses: Sequence[Analysis]):
-        """Document features and touchpoint scores; clause features and scores where they are needed.
-
-        Returns ``(X_doc, X_cl, starts, pooled, p_cl)``: clause rows of document ``r`` are
-        ``starts[r] : starts[r] + len(analyses[r].clauses)``. With ``clause_pooling="none"`` only documents
-        with a detected touchpoint and several clauses are featurised clause by clause (a single clause
-        reuses its document's row), which halves the work on typical survey comments.
-        """
-        if self.detector_ is None or self.clause_pooling == "max":
+    # -- scoring steps (shared with nlp.ensemble.EnsemblePipeline) ------------------------------
+    def _doc_scores(self, analyses: Sequence[Analysis]) -> "DocScores":
+        """Document features, touchpoint probabilities (and the same relative to the per-label thresholds:
+        >= 1 means detected) and sentiment probabilities in :data:`SENTIMENTS` order."""
+        if self.clause_pooling == "max" and self.detector_ is not None:
             X_doc, X_cl, owner = self._features(analyses)
-            starts = np.searchsorted(owner, np.arange(len(analyses)))
-            if self.detector_ is None:
-                return X_doc, X_cl, starts, None, None
-            pooled, p_cl = self._touchpoint_scores(self.detector_, X_doc, X_cl, owner)
-            return X_doc, X_cl, starts, pooled, p_cl
-        docs, _, _ = self._inputs(analyses)
-        X_doc = self.featurizer_.transform(docs)
-        pooled = self.detector_.predict_proba(X_doc)
-        hit_docs = set(np.argwhere(pooled >= self.detector_.thresholds_)[:, 0].tolist())
+            prob, p_cl = self._touchpoint_scores(self.detector_, X_doc, X_cl, owner)
+            clauses = (X_cl, np.searchsorted(owner, np.arange(len(analyses))), p_cl)
+        else:
+            X_doc = self.featurizer_.transform(self._inputs(analyses)[0])
+            prob = self.detector_.predict_proba(X_doc) if self.detector_ is not None else None
+            clauses = None
+        sent = None
+        if self.sentiment_ is not None:
+            raw = self.sentiment_.predict_proba(X_doc)
+            sent = np.zeros((raw.shape[0], len(SENTIMENTS)))
+            for q, c in enumerate(self.sentiment_.classes_):
+                sent[:, SENTIMENTS.index(c)] = raw[:, q]
+        rel = prob / self.detector_.thresholds_ if prob is not None else None
+        return DocScores(X_doc, prob, rel, sent, clauses)
+
+    def _clause_scores(self, analyses: Sequence[Analysis], doc: "DocScores", need: set[int]):
+        """``(X_cl, starts, p_cl)``: clause rows of document ``r`` are ``starts[r] : starts[r] + n_clauses``.
+        Only documents in ``need`` with several clauses are featurised clause by clause; the others reuse
+        their document row (one "clause")."""
+        if doc.clauses is not None:
+            return doc.clauses
         raw = getattr(self.featurizer_, "input_kind", "norm") == "raw"
         blocks, texts, starts, n = [], [], [], 0
         for r, a in enumerate(analyses):
             starts.append(n)
-            if r in hit_docs and len(a.clauses) > 1:
+            if r in need and len(a.clauses) > 1:
                 texts.extend(span.text if raw else norm for span, norm in zip(a.clauses, a.clause_norms))
                 blocks.append(("new", len(a.clauses)))
                 n += len(a.clauses)
@@ -339,13 +358,23 @@ class CommentPipeline:
         parts, k = [], 0
         for kind, v in blocks:
             if kind == "doc":
-                parts.append(X_doc[v: v + 1])
+                parts.append(doc.X[v: v + 1])
             else:
                 parts.append(X_new[k: k + v])
                 k += v
         X_cl = _stack(parts)
-        p_cl = self.detector_.predict_proba(X_cl)
-        return X_doc, X_cl, np.asarray(starts, dtype=int), pooled, p_cl
+        p_cl = self.detector_.predict_proba(X_cl) if self.detector_ is not None else None
+        return X_cl, np.asarray(starts, dtype=int), p_cl
+
+    def _polarity_proba(self, X_cl, rows: list[int], cats: list[str]) -> np.ndarray | None:
+        """Polarity probabilities of the given clause rows in :data:`PREDICTED_POLARITIES` order."""
+        if self.polarity_ is None or not rows:
+            return None
+        raw = self.polarity_.predict_proba(X_cl[rows], cats)
+        out = np.zeros((len(rows), len(PREDICTED_POLARITIES)))
+        for q, c in enumerate(self.polarity_.classes_):
+            out[:, PREDICTED_POLARITIES.index(c)] = raw[:, q]
+        return out
 
     def _predict_batch(self, docs: list[Document]) -> list[dict[str, Any]]:
         rows: list[dict[str, Any] | None] = [None] * len(docs)
@@ -358,44 +387,34 @@ class CommentPipeline:
         if not live:
             return rows  # type: ignore[return-value]
         prep = self._prepare([docs[k].text for k in live], [docs[k].lang for k in live])
-        X_doc, X_cl, starts, pooled, p_cl = self._score_documents(prep.analyses)
+        ds = self._doc_scores(prep.analyses)
         tps_per_doc: list[list[dict]] = [[] for _ in live]
-        pol_rows, pol_cats, pol_where = [], [], []
-        if self.detector_ is not None:
-            hits = np.argwhere(pooled >= self.detector_.thresholds_)
+        if ds.prob is not None:
+            hits = np.argwhere(ds.rel >= 1.0)
+            X_cl, starts, p_cl = self._clause_scores(prep.analyses, ds, set(hits[:, 0].tolist()))
+            where = []
             for r, j in hits:
                 n_cl = len(prep.analyses[r].clauses)
-                c = int(starts[r] + np.argmax(p_cl[starts[r]: starts[r] + n_cl, j]))
-                pol_rows.append(c)
-                pol_cats.append(self.labels_[j])
-                pol_where.append((int(r), int(j), c))
-        if pol_rows and self.polarity_ is not None:
-            P = self.polarity_.predict_proba(X_cl[pol_rows], pol_cats)
-            pol_classes = list(self.polarity_.classes_)
-        for n, (r, j, c) in enumerate(pol_where):
-            a = prep.analyses[r]
-            span = a.clauses[c - starts[r]]
-            if pol_rows and self.polarity_ is not None:
-                polarity = pol_classes[int(np.argmax(P[n]))]
-                conf = float(pooled[r, j]) * float(P[n].max())
-            else:
-                polarity, conf = "neutral", float(pooled[r, j])
-            tps_per_doc[r].append({
-                "touchpoint": self.labels_[j], "polarity": polarity, "confidence": round(conf, 4),
-                "evidence": {"start": span.start, "end": span.end, "text": span.text},
-            })
-        if self.sentiment_ is not None:
-            S = self.sentiment_.predict_proba(X_doc)
-            s_classes = list(self.sentiment_.classes_)
+                where.append((int(r), int(j), int(starts[r] + np.argmax(p_cl[starts[r]: starts[r] + n_cl, j]))))
+            P = self._polarity_proba(X_cl, [c for _, _, c in where], [self.labels_[j] for _, j, _ in where])
+            for n, (r, j, c) in enumerate(where):
+                span = prep.analyses[r].clauses[c - starts[r]]
+                if P is not None:
+                    polarity, conf = PREDICTED_POLARITIES[int(np.argmax(P[n]))], float(ds.prob[r, j]) * float(P[n].max())
+                else:
+                    polarity, conf = "neutral", float(ds.prob[r, j])
+                tps_per_doc[r].append({
+                    "touchpoint": self.labels_[j], "polarity": polarity, "confidence": round(conf, 4),
+                    "evidence": {"start": span.start, "end": span.end, "text": span.text},
+                })
         for r, k in enumerate(live):
             tps = sorted(tps_per_doc[r], key=lambda t: -t["confidence"])
-            if self.sentiment_ is not None:
-                scores = {c: float(S[r, q]) for q, c in enumerate(s_classes)}
+            if ds.sentiment is not None:
+                scores = {c: float(ds.sentiment[r, q]) for q, c in enumerate(SENTIMENTS)}
                 label = max(scores, key=scores.get)
             else:
                 label, scores = _sentiment_from_touchpoints(tps)
-            lang = prep.langs[r]
-            rows[k] = self._row(docs[k].id, lang, scores, label, tps, prep.warnings[r])
+            rows[k] = self._row(docs[k].id, prep.langs[r], scores, label, tps, prep.warnings[r])
         return rows  # type: ignore[return-value]
 
     def _row(self, id_, lang, scores, label, tps, warnings) -> dict[str, Any]:
@@ -409,17 +428,17 @@ class CommentPipeline:
         if self.polarity_ is None:
             raise NotFittedError("this model has no polarity head")
         prep = self._prepare([t for t, _ in items], [None] * len(items))
-        _, X_cl, owner = self._features(prep.analyses)
-        starts = np.searchsorted(owner, np.arange(len(items)))
+        ds = self._doc_scores(prep.analyses)
+        X_cl, starts, p_cl = self._clause_scores(prep.analyses, ds, set(range(len(items))))
         rows = []
         for r, (_, cat) in enumerate(items):
             n_cl = len(prep.analyses[r].clauses)
             j = 0
-            if n_cl > 1 and self.detector_ is not None and cat in self.labels_:
-                p = self.detector_.predict_proba(X_cl[starts[r]: starts[r] + n_cl])[:, self.labels_.index(cat)]
-                j = int(np.argmax(p))
+            if n_cl > 1 and p_cl is not None and cat in self.labels_:
+                j = int(np.argmax(p_cl[starts[r]: starts[r] + n_cl, self.labels_.index(cat)]))
             rows.append(int(starts[r] + j))
-        return list(self.polarity_.predict(X_cl[rows], [c for _, c in items]))
+        P = self._polarity_proba(X_cl, rows, [c for _, c in items])
+        return [PREDICTED_POLARITIES[int(i)] for i in P.argmax(axis=1)]
 
     # -- introspection ---------------------------------------------------------------------------
     @property

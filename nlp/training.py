@@ -22,7 +22,21 @@ from .taxonomy import Taxonomy, load_taxonomy
 FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "fast": {},
     "encoder": {},
+    "ensemble": {},
 }
+MODEL_TYPES = tuple(FAMILY_DEFAULTS)
+
+
+def make_pipeline(model_type: str, **options: Any) -> CommentPipeline:
+    """An unfitted pipeline of a model family (``fast``, ``encoder`` or ``ensemble`` of the two)."""
+    if model_type not in FAMILY_DEFAULTS:
+        raise DataError(field="model_type", expected=f"one of {list(FAMILY_DEFAULTS)}", found=model_type)
+    opts = {**FAMILY_DEFAULTS[model_type], **options}
+    if model_type == "ensemble":
+        from .ensemble import EnsemblePipeline
+
+        return EnsemblePipeline(**opts)
+    return CommentPipeline(model_type=model_type, **opts)
 
 
 @dataclass
@@ -72,7 +86,7 @@ def train_model(train_paths: Sequence[str | Path], *, dev_path: str | Path | Non
         dev, dev_errors = load_examples([dev_path])
         errors += dev_errors
     opts = {**FAMILY_DEFAULTS.get(model_type, {}), **(params or {})}
-    pipeline = CommentPipeline(model_type=model_type, taxonomy=taxonomy, **opts)
+    pipeline = make_pipeline(model_type, taxonomy=taxonomy, **(params or {}))
     t0 = time.perf_counter()
     pipeline.fit(examples, progress=say)
     train_s = time.perf_counter() - t0
