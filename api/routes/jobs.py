@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from ..deps import CurrentKey, PipelineDep, SessionDep, SettingsDep
 from ..errors import ApiError, Conflict, PayloadTooLarge, Unprocessable, UnsupportedMediaType, validation_details
 from ..schemas import JobCreateJSON, JobList, JobOut, error_responses
+from ._accepted import queue_and_accept
 from ..services import jobs as svc
 from ..services.spool import (CSV_TYPES, JSONL_TYPES, Spooled, detect_table_format, media_type, new_spool_path,
                               spool_multipart, spool_raw)
@@ -155,16 +156,7 @@ async def create_job(request: Request, principal: CurrentKey, settings: Settings
                                  model_spec=spec)
             return job_out(session, job)
 
-    try:
-        out = await run_in_threadpool(create)
-    except BaseException:
-        sp.discard()
-        raise
-    worker = request.app.state.worker
-    if worker is not None:
-        worker.wake()
-    body = JobOut.model_validate(out).model_dump(mode="json")
-    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/jobs/{out['id']}"})
+    return await queue_and_accept(request, sp, create, JobOut, "/v1/jobs")
 
 
 @router.get("", response_model=JobList, responses=error_responses(401, 422, 429),

@@ -5,7 +5,6 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from nlp.errors import DataError
@@ -13,6 +12,7 @@ from nlp.errors import DataError
 from ..deps import CurrentKey, PipelineDep, SessionDep, SettingsDep
 from ..errors import UnsupportedMediaType
 from ..schemas import ReportOut, error_responses
+from ._accepted import queue_and_accept
 from ..services import reports as svc
 from ..services.spool import media_type, spool_multipart
 
@@ -69,16 +69,7 @@ async def create_report(request: Request, principal: CurrentKey, settings: Setti
                                     model_spec=spec, options=options)
             return svc.report_view(rep)
 
-    try:
-        out = await run_in_threadpool(create)
-    except BaseException:
-        sp.discard()
-        raise
-    worker = request.app.state.worker
-    if worker is not None:
-        worker.wake()
-    body = ReportOut.model_validate(out).model_dump(mode="json")
-    return JSONResponse(body, status_code=202, headers={"Location": f"/v1/reports/{out['id']}"})
+    return await queue_and_accept(request, sp, create, ReportOut, "/v1/reports")
 
 
 @router.get("/{report_id}.html", response_class=HTMLResponse,
