@@ -144,17 +144,23 @@ class PolarityClassifier(ClassifierMixin, BaseEstimator):
         if len(categories) != len(y):
             raise DataError(field="categories", expected=f"{len(y)} categories", found=len(categories))
         classes = sorted(set(y))
-        if len(classes) < 2:
+        if not classes:
             raise DataError("cannot train a polarity classifier", field="polarity",
-                            expected="at least 2 distinct polarities", found=classes)
+                            expected="at least one labeled aspect", found=0)
         self.categories_ = np.asarray(sorted(set(categories)), dtype=object)
+        if len(classes) == 1:  # e.g. complaint data: every aspect negative -> that polarity, always
+            self.model_ = None
+            self.classes_ = np.asarray(classes, dtype=object)
+            return self
         self.model_ = LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter)
         self.model_.fit(self._design(X, categories), np.asarray(y))
         self.classes_ = self.model_.classes_
         return self
 
     def predict_proba(self, X, categories: Sequence[str]) -> np.ndarray:
-        check_is_fitted(self, "model_")
+        check_is_fitted(self, "classes_")
+        if self.model_ is None:
+            return np.ones((X.shape[0], 1))
         return self.model_.predict_proba(self._design(X, categories))
 
     def predict(self, X, categories: Sequence[str]) -> np.ndarray:

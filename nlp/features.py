@@ -52,10 +52,10 @@ class TfidfFeaturizer(TransformerMixin, BaseEstimator):
     def fit(self, texts: list[str], y: Any = None) -> "TfidfFeaturizer":
         if len(texts) == 0:
             raise DataError(field="texts", expected="at least one training text", found=0)
-        self.word_ = TfidfVectorizer(ngram_range=self.word_ngram_range, min_df=self.min_df, sublinear_tf=self.sublinear_tf,
+        self.word_ = TfidfVectorizer(ngram_range=tuple(self.word_ngram_range), min_df=self.min_df, sublinear_tf=self.sublinear_tf,
                                      token_pattern=r"(?u)[\w!?]+|[^\w\s]", max_features=self.max_features,
                                      lowercase=False, dtype=np.float32)
-        self.char_ = TfidfVectorizer(analyzer="char_wb", ngram_range=self.char_ngram_range, min_df=max(self.min_df, 2) if len(texts) >= 50 else 1,
+        self.char_ = TfidfVectorizer(analyzer="char_wb", ngram_range=tuple(self.char_ngram_range), min_df=max(self.min_df, 2) if len(texts) >= 50 else 1,
                                      sublinear_tf=self.sublinear_tf, max_features=self.max_features, lowercase=False,
                                      dtype=np.float32)
         self.word_.fit(texts)

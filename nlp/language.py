@@ -7,6 +7,7 @@ are reported as ``mixed`` (processed with the majority language).
 """
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import cached_property
@@ -32,10 +33,14 @@ SUPPORTED: dict[str, tuple[Language, str]] = {
 }
 
 
+#: links, e-mail addresses, @mentions and #hashtags say nothing about the comment's language
+_NOT_LANGUAGE = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+|[@#][\w.]+", re.UNICODE)
+
+
 def script_counts(text: str) -> dict[str, int]:
-    """Count letters per script (cyrillic, latin, other)."""
+    """Count letters per script (cyrillic, latin, other), ignoring links, e-mails, @mentions, #hashtags."""
     counts = {"cyrillic": 0, "latin": 0, "other": 0}
-    for ch in text:
+    for ch in _NOT_LANGUAGE.sub(" ", text):
         if not ch.isalpha():
             continue
         if "\u0400" <= ch <= "\u04ff":

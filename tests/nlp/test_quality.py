@@ -1,5 +1,5 @@
 """Model-quality floors: the default fast model trained on the seed train split, scored on the held-out
-seed dev split (thresholds are tuned on out-of-fold training scores, so dev stays unseen).
+seed dev split (nothing is tuned on dev).
 Floors sit just under the measured values in docs/quality.md."""
 from __future__ import annotations
 
