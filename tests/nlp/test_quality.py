@@ -3,10 +3,10 @@ seed dev split (nothing is tuned on dev).
 Floors sit just under the measured values in docs/quality.md."""
 from __future__ import annotations
 
-TOUCHPOINT_MICRO_F1_FLOOR = 0.68
-SENTIMENT_MACRO_F1_FLOOR = 0.70
-PAIR_MICRO_F1_FLOOR = 0.50
-POLARITY_ACCURACY_FLOOR = 0.72
+TOUCHPOINT_MICRO_F1_FLOOR = 0.70  # measured 0.717
+SENTIMENT_MACRO_F1_FLOOR = 0.72  # measured 0.736
+PAIR_MICRO_F1_FLOOR = 0.53  # measured 0.555
+POLARITY_ACCURACY_FLOOR = 0.74  # measured 0.759
 
 
 def test_seed_dev_quality_floors(seed_result):
@@ -21,7 +21,7 @@ def test_seed_dev_quality_floors(seed_result):
 def test_every_touchpoint_is_learned(seed_result):
     per = seed_result.metrics["touchpoints"]["per_label"]
     assert set(per) == set(seed_result.pipeline.labels_) and len(per) == 12
-    assert all(v["f1"] >= 0.4 for v in per.values()), per
+    assert all(v["f1"] >= 0.42 for v in per.values()), per
 
 
 def test_quality_is_stored_with_the_version(seed_result):
