@@ -12,7 +12,7 @@ import sys
 from nlp.errors import CxlensError
 
 #: modules with a ``register(subparsers)`` function, in help order
-COMMAND_MODULES = ("nlp.cli", "cx.cli", "api.commands")
+COMMAND_MODULES = ("nlp.cli", "nlp.cli_retrain", "cx.cli", "api.commands")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ from starlette.types import Scope
 from . import db
 from .errors import install_error_handlers
 from .middleware import BodyLimitMiddleware
-from .routes import classify, health, jobs, keys, models, reports, taxonomy
+from .routes import classify, health, jobs, keys, models, reports, taxonomy, training
 from .services.jobs import JobWorker
 from .services.models import ModelService
 from .services.ratelimit import TokenBucketLimiter
@@ -29,7 +29,7 @@ from .settings import Settings
 
 log = logging.getLogger("cxlens.api")
 
-UPLOAD_PATHS = {"/v1/jobs", "/v1/reports"}
+UPLOAD_PATHS = {"/v1/jobs", "/v1/reports", "/v1/datasets"}
 
 DESCRIPTION = """
 Offline text analysis of customer-experience survey comments (Russian first, English second):
@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None, *, loader: Callable[[str], Any]
     app.add_middleware(BodyLimitMiddleware, limit_for=_limit_for(settings))
     for r in (health, classify, jobs, reports, models, taxonomy, keys):
         app.include_router(r.router)
+    app.include_router(training.router)  # retraining: datasets, feedback, training jobs, promote, rollback
     return app
 
 

@@ -147,7 +147,8 @@ def register(sub) -> None:
     p.add_argument("--data", action="append", type=Path, help="labeled training file (repeatable)")
     p.add_argument("--dev", type=Path, help="labeled dev file: metrics stored with the version")
     p.add_argument("--seed-set", action="store_true", help="add the bundled CX seed set (train; dev if --dev absent)")
-    p.add_argument("--model-type", default="fast", choices=["fast", "encoder"], help="model family")
+    p.add_argument("--model-type", default="fast", choices=["fast", "encoder", "ensemble"],
+                   help="model family: fast (TF-IDF), encoder (multilingual-e5), ensemble (both, averaged)")
     p.add_argument("--name", default=DEFAULT_MODEL_NAME, help="model name in the store")
     p.add_argument("--taxonomy", type=Path, help="taxonomy YAML (default: the bundled 12 touchpoints)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="pipeline option, e.g. C=8 (repeatable)")
@@ -171,7 +172,10 @@ def register(sub) -> None:
     _models_dir_arg(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("models", help="list model versions in the store")
+    p = sub.add_parser("models", help="list model versions; promote, roll back, model card (docs/retraining.md)")
     p.add_argument("--json", action="store_true")
     _models_dir_arg(p)
     p.set_defaults(func=cmd_models)
+    from .cli_retrain import register_models_actions
+
+    register_models_actions(p)

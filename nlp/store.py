@@ -25,6 +25,7 @@ from .errors import DataError, ModelNotFoundError
 MODEL_FILE = "model.joblib"
 META_FILE = "meta.json"
 ALIASES_FILE = "aliases.json"
+HISTORY_FILE = "history.json"
 _NAME_OK = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
 
 
@@ -138,6 +139,25 @@ class ModelStore:
                 shutil.rmtree(tmp, ignore_errors=True)
                 raise
         return version
+
+    def update_meta(self, name: str, version: str, patch: dict[str, Any]) -> dict[str, Any]:
+        """Merge ``patch`` into a saved version's ``meta.json`` (e.g. who promoted it and why)."""
+        if version not in self.versions(name):
+            raise ModelNotFoundError(f"model '{name}' has no version '{version}'; versions: {self.versions(name)}")
+        with self._lock:
+            meta = {**self.meta(name, version), **patch}
+            self._write_json(self.path(name, version) / META_FILE, meta)
+        return meta
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        """Promotion / rollback events of a model, oldest first (``<name>/history.json``)."""
+        f = self.root / check_name(name) / HISTORY_FILE
+        return json.loads(f.read_text(encoding="utf-8")) if f.exists() else []
+
+    def append_history(self, name: str, event: dict[str, Any]) -> None:
+        with self._lock:
+            events = self.history(name) + [event]
+            self._write_json(self.root / check_name(name) / HISTORY_FILE, events)
 
     def list(self) -> list[dict[str, Any]]:
         out = []

@@ -1,0 +1,130 @@
+"""Retraining over HTTP: datasets, feedback, training jobs, the gate, promotion with a live model swap,
+rollback (issue #7)."""
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from nlp.io import read_labeled
+from nlp.seed import seed_split_path
+
+from .conftest import Keys, make_settings
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "retrain"
+
+
+def _rows(n: int, *, shuffle: bool = False) -> bytes:
+    ex, _ = read_labeled(seed_split_path("train"))
+    ex = ex[:n]
+    labels = [(e.sentiment, [{"category": a.category, "polarity": a.polarity} for a in e.aspects]) for e in ex]
+    if shuffle:
+        random.Random(0).shuffle(labels)
+    return "".join(json.dumps({"id": e.id, "text": e.text, "sentiment": s, "aspects": a}, ensure_ascii=False) + "\n"
+                   for e, (s, a) in zip(ex, labels)).encode("utf-8")
+
+
+@pytest.fixture
+def real(tmp_path):
+    """An app over a real (empty) model store serving ``cx`` by name: it follows ``production``."""
+    settings = make_settings(tmp_path, default_model="cx", load_model_on_startup=False, job_workers=0)
+    app = create_app(settings)
+    with TestClient(app) as c:
+        yield c, Keys(app), app
+
+
+def test_datasets_import_lists_bad_rows_and_needs_admin(client, keys):
+    files = {"file": ("export.json", (FIX / "labelstudio_export.json").read_bytes(), "application/json")}
+    r = client.post("/v1/datasets", files=files, data={"name": "ls"}, headers=keys.h(keys.analyst))
+    assert r.status_code == 403
+    r = client.post("/v1/datasets", files=files, data={"name": "ls"}, headers=keys.h(keys.admin))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["name"], body["rows"], body["unchanged"]) == ("ls", 3, False)
+    assert [(e["row"], e["field"]) for e in body["errors"]] == [(4, "annotations"), (5, "annotations"),
+                                                                (6, "aspects[0].category"), (7, "aspects[0].target"),
+                                                                (8, "touchpoints")]
+    assert body["label_distribution"]["touchpoints"] == {"billing": 1, "delivery": 1, "field_service": 1}
+    csv = {"file": ("labels.csv", (FIX / "analyst.csv").read_bytes(), "text/csv")}
+    r = client.post("/v1/datasets", files=csv, data={"name": "acme", "map": "pricing=price"}, headers=keys.h(keys.admin))
+    assert r.status_code == 200 and r.json()["rows"] == 5  # 'pricing' mapped: a4 is a good row now
+    r = client.get("/v1/datasets", headers=keys.h(keys.admin))
+    assert [(d["name"], d["rows"]) for d in r.json()] == [("acme", 5), ("ls", 3)]
+    r = client.post("/v1/datasets", files=csv, data={"name": "../x"}, headers=keys.h(keys.admin))
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_data"
+
+
+def test_feedback_from_any_key(client, keys):
+    body = {"items": [{"id": "c1", "text": "Счета с ошибками", "sentiment": "negative",
+                       "touchpoints": [{"touchpoint": "billing", "polarity": "negative"}]},
+                      {"text": "Курьер", "touchpoints": "delivery:furious"}]}
+    r = client.post("/v1/feedback", json=body, headers=keys.h(keys.analyst))
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert (out["dataset"], out["rows"], out["accepted"]) == ("feedback", 1, 1)
+    assert out["errors"][0]["row"] == 2 and "polarity" in out["errors"][0]["field"]
+    r = client.post("/v1/feedback", json={"items": []}, headers=keys.h(keys.analyst))
+    assert r.status_code == 422
+
+
+@pytest.mark.slow
+def test_train_gate_promote_swap_rollback(real):
+    client, keys, app = real
+    admin = keys.h(keys.admin)
+    for name, shuffle in (("acme", False), ("noise", True)):
+        r = client.post("/v1/datasets", files={"file": (f"{name}.jsonl", _rows(130, shuffle=shuffle), "application/json")},
+                        data={"name": name}, headers=admin)
+        assert r.status_code == 200 and r.json()["rows"] == 130
+    opts = {"name": "cx", "seed_weight": 0, "params": {"threshold_folds": 0}}
+    r = client.post("/v1/models/train", json={**opts, "datasets": ["ghost"]}, headers=admin)
+    assert r.status_code == 422 and "no dataset named 'ghost'" in r.json()["error"]["message"]
+    assert client.post("/v1/models/train", json={**opts, "datasets": ["acme"]},
+                       headers=keys.h(keys.analyst)).status_code == 403
+
+    # v1 (first version: production) -> served by name without a restart
+    r = client.post("/v1/models/train", json={**opts, "datasets": ["acme"]}, headers=admin)
+    assert r.status_code == 202 and r.headers["location"] == f"/v1/models/train/{r.json()['id']}"
+    job = app.state.training.wait(r.json()["id"], timeout=300)
+    assert job["status"] == "done", job
+    assert job["result"]["version"] == "1" and job["result"]["promoted"] and job["by"] == "admin"
+    r = client.post("/v1/classify", json={"documents": ["Счета всегда с ошибками"]}, headers=keys.h(keys.analyst))
+    assert r.status_code == 200 and r.json()["model"] == {"name": "cx", "version": "1"}
+
+    # v2 on shuffled labels: trained, compared, refused
+    r = client.post("/v1/models/train", json={**opts, "datasets": ["noise"]}, headers=admin)
+    job = app.state.training.wait(r.json()["id"], timeout=300)
+    assert job["status"] == "done" and job["result"]["version"] == "2"
+    assert not job["result"]["gate"]["passed"] and not job["result"]["promoted"]
+    assert job["result"]["comparison"]["production"] == {"name": "cx", "version": "1"}
+    r = client.post("/v1/models/cx/promote", json={"version": "2"}, headers=admin)
+    assert r.status_code == 409
+    err = r.json()["error"]
+    assert err["code"] == "gate_refused" and "refusing to promote cx@2 over production cx@1" in err["message"]
+    assert err["details"] and all(d["loc"] == ["gate"] for d in err["details"])
+    r = client.post("/v1/models/cx/promote", json={"version": "2", "force": True}, headers=admin)
+    assert r.status_code == 422 and "needs a reason" in r.json()["error"]["message"]
+    r = client.post("/v1/models/cx/promote", json={"version": "2", "force": True, "reason": "api test"}, headers=admin)
+    assert r.status_code == 200, r.text
+    ev = r.json()
+    assert (ev["version"], ev["from"], ev["by"], ev["forced"], ev["reason"]) == ("2", "1", "admin", True, "api test")
+    r = client.post("/v1/classify", json={"documents": ["Счета всегда с ошибками"]}, headers=keys.h(keys.analyst))
+    assert r.json()["model"]["version"] == "2"  # swapped in without a restart
+
+    # rollback, history, card, comparison
+    r = client.post("/v1/models/cx/rollback", json={"reason": "bad labels"}, headers=admin)
+    assert r.status_code == 200 and (r.json()["version"], r.json()["from"]) == ("1", "2")
+    r = client.post("/v1/classify", json={"documents": ["Счета всегда с ошибками"]}, headers=keys.h(keys.analyst))
+    assert r.json()["model"]["version"] == "1"
+    r = client.get("/v1/models/cx/history", headers=admin)
+    assert [(h["action"], h["version"]) for h in r.json()] == [("promote", "1"), ("promote", "2"), ("rollback", "1")]
+    r = client.get("/v1/models/cx/2/card", headers=admin)
+    assert r.status_code == 200 and r.text.startswith("# Model card: cx@2") and "api test" in r.text
+    r = client.get("/v1/models/cx/2/comparison", headers=admin)
+    assert r.status_code == 200 and set(r.json()["groups"]) == {"seed_dev", "dataset:noise", "all"}
+    assert client.get("/v1/models/cx/9/card", headers=admin).status_code == 404
+    r = client.get("/v1/models/train", headers=admin)
+    assert [j["result"]["version"] for j in r.json()] == ["2", "1"]
