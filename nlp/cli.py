@@ -27,6 +27,20 @@ def report_bad_rows(errors: list[DataError], *, strict: bool = False) -> None:
         raise DataError(f"{len(errors)} bad rows (--strict)")
 
 
+def parse_params(items: list[str] | None) -> dict:
+    """``--param KEY=VALUE`` options: VALUE is JSON when it parses (numbers, null, lists), else a string."""
+    params = {}
+    for kv in items or []:
+        key, sep, value = kv.partition("=")
+        if not sep:
+            raise DataError(field="--param", expected="KEY=VALUE", found=kv)
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    return params
+
+
 def _progress(msg: str) -> None:
     if sys.stderr.isatty():
         warn(msg)
@@ -55,15 +69,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         dev = dev or seed_split_path("dev")
     if not data:
         raise DataError(field="--data", expected="at least one labeled file (or --seed-set)", found="none")
-    params = {}
-    for kv in args.param or []:
-        key, sep, value = kv.partition("=")
-        if not sep:
-            raise DataError(field="--param", expected="KEY=VALUE", found=kv)
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key] = value
+    params = parse_params(args.param)
     taxonomy = load_taxonomy(args.taxonomy) if (args.taxonomy or args.seed_set) else None
     res = train_model(data, dev_path=dev, model_type=args.model_type, name=args.name, store=ModelStore(args.models_dir),
                       params=params, taxonomy=taxonomy, progress=warn)

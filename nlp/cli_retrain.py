@@ -147,21 +147,14 @@ def cmd_feedback(args: argparse.Namespace) -> int:
 # -- train --dataset -------------------------------------------------------------------------------
 def cmd_retrain(args: argparse.Namespace) -> int:
     from .datasets import parse_mapping
+    from .cli import parse_params
     from .retrain import retrain
     from .taxonomy import load_taxonomy
 
     if args.data:
         raise DataError("--dataset and --data cannot be combined: import the file first with "
                         "`cxlens datasets import FILE --name NAME`", field="--data", found=[str(p) for p in args.data])
-    params = {}
-    for kv in args.param or []:
-        key, sep, value = kv.partition("=")
-        if not sep:
-            raise DataError(field="--param", expected="KEY=VALUE", found=kv)
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            params[key] = value
+    params = parse_params(args.param)
     weights = {}
     for kv in args.dataset_weight or []:
         key, sep, value = kv.rpartition("=")

@@ -32,7 +32,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .config import data_dir
 from .errors import DataError
-from .io import decode_bytes, iter_records, parse_touchpoints_cell
+from .io import decode_bytes, iter_records, normalize_labeled_record, parse_touchpoints_cell
 from .schema import Aspect, Example, example_from_dict
 from .taxonomy import Taxonomy
 
@@ -305,16 +305,7 @@ def _flat_record_to_example(rec: dict, *, row: int, source: str, labels, mapping
 
 def _finish(rec: dict, *, row, source, labels, mapping, flat: bool = False) -> Example:
     """Map labels, then validate with the shared schema (unknown label, polarity, offsets, evidence)."""
-    rec = dict(rec)
-    if flat and "touchpoints" in rec and "aspects" not in rec:
-        cell = rec.pop("touchpoints")
-        if cell is not None and not isinstance(cell, str):
-            raise DataError(field="touchpoints", expected="a string like 'billing:negative;field_service:positive'",
-                            found=cell, row=row, source=source)
-        rec["aspects"] = parse_touchpoints_cell(cell or "", row=row, source=source)
-    sent = rec.get("sentiment")
-    if isinstance(sent, str):
-        rec["sentiment"] = sent.strip().lower() or None
+    rec = normalize_labeled_record(rec, row=row, source=source, flat=flat)
     if isinstance(rec.get("aspects"), list):
         aspects = []
         for a in rec["aspects"]:

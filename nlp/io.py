@@ -149,10 +149,12 @@ def parse_touchpoints_cell(cell: str, *, row: int | None = None, source: str | N
     return out
 
 
-def labeled_from_record(rec: Mapping[str, Any], *, row: int, source: str, labels: Iterable[str] | None = None) -> Example:
-    """One labeled row in either form: JSONL training schema or analyst CSV (``touchpoints`` column)."""
+def normalize_labeled_record(rec: Mapping[str, Any], *, row: int | str | None, source: str | None,
+                             flat: bool = True) -> dict[str, Any]:
+    """A copy of a labeled row with the analyst CSV's ``touchpoints`` cell turned into ``aspects``
+    (when ``flat``) and the sentiment label trimmed and lower-cased (empty = not labeled)."""
     rec = dict(rec)
-    if "touchpoints" in rec and "aspects" not in rec:
+    if flat and "touchpoints" in rec and "aspects" not in rec:
         cell = rec.pop("touchpoints")
         if cell is not None and not isinstance(cell, str):
             raise DataError(field="touchpoints", expected="a string like 'billing:negative;field_service:positive'",
@@ -161,7 +163,13 @@ def labeled_from_record(rec: Mapping[str, Any], *, row: int, source: str, labels
     sent = rec.get("sentiment")
     if isinstance(sent, str):
         rec["sentiment"] = sent.strip().lower() or None
-    return example_from_dict(rec, row=row, source=source, labels=labels)
+    return rec
+
+
+def labeled_from_record(rec: Mapping[str, Any], *, row: int, source: str, labels: Iterable[str] | None = None) -> Example:
+    """One labeled row in either form: JSONL training schema or analyst CSV (``touchpoints`` column)."""
+    return example_from_dict(normalize_labeled_record(rec, row=row, source=source), row=row, source=source,
+                             labels=labels)
 
 
 def read_labeled(source: str | Path | IO, *, fmt: str | None = None,
