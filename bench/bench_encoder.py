@@ -136,6 +136,11 @@ def run_one(mode: str, n: int, threads: int, batch_sizes: list[int], model_dir: 
 
 
 # ---------------------------------------------------------------------------------------------- quality
+#: pipeline options recommended for FAMILY_DEFAULTS["encoder"] (chosen on the seed dev split, docs/quality.md)
+RECOMMENDED_ENCODER = {"C": 16.0, "polarity_C": 16.0, "sentiment_C": 16.0, "threshold_folds": 3,
+                       "clause_pooling": "max", "clause_training": True}
+
+
 def run_quality(only: list[str], settings: list[tuple[str, dict]], shared_arg: str | None) -> list[dict]:
     """Train each setting on each data set's train split, score on its dev split (as bench/quality_shared.py
     does for the fast family; dev splits only). Encoder embeddings go through the embedding cache, so
@@ -175,7 +180,7 @@ def run_quality(only: list[str], settings: list[tuple[str, dict]], shared_arg: s
             t0 = time.perf_counter()
             preds = pipe.predict([{"id": e.id, "text": e.text, "lang": e.lang} for e in dv])
             pred_s = time.perf_counter() - t0
-            full = evaluate_predictions(dv, preds, pipeline=pipe if family != "ensemble" else None)
+            full = evaluate_predictions(dv, preds, pipeline=pipe)
             row = {"dataset": ds.name, "setting": label, "n_train": len(tr), "n_dev": len(dv),
                    "metrics": qs.row_metrics(full), "floor": ds.floor, "train_s": round(train_s, 1),
                    "predict_s": round(pred_s, 1), "per_label": (full.get("touchpoints") or {}).get("per_label"),
@@ -192,13 +197,14 @@ def quality_settings(names: list[str]) -> list[tuple[str, dict]]:
     base_enc = {"model_type": "encoder", "threshold_folds": 0, "clause_pooling": "none", "clause_training": True}
     known = {
         "fast": {"model_type": "fast"},
-        "encoder": {**base_enc, "C": 4.0, "polarity_C": 4.0},
+        "encoder": {"model_type": "encoder", **RECOMMENDED_ENCODER},
+        "encoder-base": {**base_enc, "C": 4.0, "polarity_C": 4.0},
         "encoder-C1": {**base_enc, "C": 1.0, "polarity_C": 1.0},
         "encoder-C16": {**base_enc, "C": 16.0, "polarity_C": 16.0},
         "encoder-tf3": {**base_enc, "C": 4.0, "polarity_C": 4.0, "threshold_folds": 3},
         "encoder-fp32": {**base_enc, "C": 4.0, "polarity_C": 4.0, "featurizer_params": {"quantize": False}},
-        "ensemble": {"model_type": "ensemble", "member_params": {
-            "fast": qs_recommended(), "encoder": {k: v for k, v in base_enc.items() if k != "model_type"}}},
+        "ensemble": {"model_type": "ensemble", "member_params": {"fast": qs_recommended(),
+                                                                 "encoder": dict(RECOMMENDED_ENCODER)}},
     }
     out = []
     for n in names:
@@ -239,8 +245,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="quality mode: train/evaluate pipelines on dev splits (see --only, --settings)")
     ap.add_argument("--only", action="append", default=[], metavar="DATASET", help="quality: data set name (repeatable)")
     ap.add_argument("--settings", default="fast,encoder",
-                    help="quality: comma list of fast, encoder, encoder-C1, encoder-C16, encoder-tf3, encoder-fp32, "
-                         "ensemble; NAME:key=json+key=json overrides options (e.g. encoder:C=16+clause_pooling=\"max\")")
+                    help="quality: comma list of fast, encoder (recommended), encoder-base, encoder-C1, encoder-C16, "
+                         "encoder-tf3, encoder-fp32, ensemble; NAME:key=json+key=json overrides options (e.g. encoder:C=16+clause_pooling=\"max\")")
     ap.add_argument("--shared", default=None, help="quality: shared folder holding data/")
     ap.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--_model", default=None, help=argparse.SUPPRESS)

@@ -3,12 +3,14 @@
 repeated predictions over the same comments then skip the encoder.
 
 A cache that cannot be opened or written (read-only disk, corrupt file) degrades to "no cache" with a
-warning; it never fails the caller.
+warning; it never fails the caller. One instance may be used from several threads (the API's worker
+threads share a loaded pipeline): the connection is shared under a lock.
 """
 from __future__ import annotations
 
 import hashlib
 import sqlite3
+import threading
 import warnings
 from pathlib import Path
 from typing import Iterable
@@ -33,6 +35,7 @@ class EmbeddingCache:
         self.path = Path(path) if path is not None else default_cache_path()
         self._conn: sqlite3.Connection | None = None
         self._broken = False
+        self._lock = threading.RLock()
         self.hits = 0
         self.misses = 0
 
@@ -42,7 +45,7 @@ class EmbeddingCache:
         if self._conn is None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = sqlite3.connect(str(self.path), timeout=30)
+                conn = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("CREATE TABLE IF NOT EXISTS emb (key BLOB PRIMARY KEY, dim INTEGER NOT NULL, "
                              "vec BLOB NOT NULL) WITHOUT ROWID")
@@ -64,6 +67,15 @@ class EmbeddingCache:
             self._conn = None
 
     def get_many(self, keys: list[bytes], dim: int) -> dict[bytes, np.ndarray]:
+        """The cached vectors of ``keys`` (those of another dimension are ignored)."""
+        with self._lock:
+            return self._get_many(keys, dim)
+
+    def put_many(self, items: Iterable[tuple[bytes, np.ndarray]]) -> None:
+        with self._lock:
+            self._put_many(items)
+
+    def _get_many(self, keys: list[bytes], dim: int) -> dict[bytes, np.ndarray]:
         conn = self._connect()
         found: dict[bytes, np.ndarray] = {}
         if conn is None or not keys:
@@ -82,7 +94,7 @@ class EmbeddingCache:
         self.misses += len(keys) - len(found)
         return found
 
-    def put_many(self, items: Iterable[tuple[bytes, np.ndarray]]) -> None:
+    def _put_many(self, items: Iterable[tuple[bytes, np.ndarray]]) -> None:
         conn = self._connect()
         if conn is None:
             return
@@ -96,15 +108,17 @@ class EmbeddingCache:
             self._disable(e)
 
     def __len__(self) -> int:
-        conn = self._connect()
-        if conn is None:
-            return 0
-        try:
-            return int(conn.execute("SELECT COUNT(*) FROM emb").fetchone()[0])
-        except sqlite3.Error:
-            return 0
+        with self._lock:
+            conn = self._connect()
+            if conn is None:
+                return 0
+            try:
+                return int(conn.execute("SELECT COUNT(*) FROM emb").fetchone()[0])
+            except sqlite3.Error:
+                return 0
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Sequence
 
@@ -234,13 +235,15 @@ class TextEncoder:
 
 
 _LOADED: dict[tuple, TextEncoder] = {}
+_LOAD_LOCK = threading.Lock()
 
 
 def get_encoder(model_path: str | Path, **kwargs) -> TextEncoder:
-    """A process-wide shared encoder per (folder, settings): several featurizers (or pipeline heads)
-    on the same weights load them once."""
+    """A process-wide shared encoder per (folder, settings): several featurizers (or pipeline heads,
+    or API worker threads) on the same weights load them once."""
     key = (str(Path(model_path).resolve()), tuple(sorted(kwargs.items())), os.getpid())
-    enc = _LOADED.get(key)
-    if enc is None:
-        enc = _LOADED[key] = TextEncoder(model_path, **kwargs)
+    with _LOAD_LOCK:
+        enc = _LOADED.get(key)
+        if enc is None:
+            enc = _LOADED[key] = TextEncoder(model_path, **kwargs)
     return enc

@@ -203,3 +203,18 @@ def test_batch_plan_by_hand():
     assert TextEncoder.plan_batches(lengths, batch_size=2, max_batch_tokens=None, sort=False) == [[0, 1], [2, 3], [4, 5]]
     # a text longer than the cap still gets its own batch
     assert TextEncoder.plan_batches([500, 3], batch_size=8, max_batch_tokens=100) == [[0], [1]]
+
+
+def test_featurizer_shared_across_threads(tiny_models, cache_env):
+    """The API's worker threads share one loaded pipeline: the cache and encoder must work from any thread."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from nlp.encoders.featurizer import EncoderFeaturizer
+
+    f = EncoderFeaturizer(model_path=tiny_models[0]).fit()
+    ref = f.transform(TEXTS)
+    with ThreadPoolExecutor(4) as pool:
+        outs = list(pool.map(lambda i: f.transform(TEXTS[i % 3:] + ["thread text %d" % i]), range(8)))
+    for i, X in enumerate(outs):
+        np.testing.assert_allclose(X[: len(TEXTS) - i % 3], ref[i % 3:], atol=1e-6)
+    assert f._get_cache().hits > 0 and not f._get_cache()._broken
