@@ -22,7 +22,7 @@ test: install
 
 # Rebuild the default touchpoint model from the bundled seed set (deterministic).
 seed-model: install
-	$(VENV)/bin/cxlens train --seed-set --model-type fast --name cx-touchpoints
+	$(VENV)/bin/cxlens train --seed-set --name cx-touchpoints
 
 bench: install
 	$(PY) bench/bench_predict.py

@@ -1,8 +1,9 @@
-"""Throughput and peak memory of `predict` on 10k comments: the default fast pipeline (language id,
-segmentation, lemmas, TF-IDF + keyword features, three heads, evidence spans) beside a plain
-TF-IDF + LogisticRegression sentiment baseline, each measured in its own subprocess.
+"""Throughput and peak memory of `predict` on 10k comments: a model trained on the seed set (default
+the fast family: language id, segmentation, lemmas, TF-IDF + keyword features, three heads, evidence
+spans) beside a plain TF-IDF + LogisticRegression sentiment baseline. The model is trained in one
+subprocess and loaded from the store in another, which measures (so training does not warm its caches).
 
-    .venv/bin/python bench/bench_predict.py [--n 10000] [--json bench/results/predict.json]
+    .venv/bin/python bench/bench_predict.py [--n 10000] [--model-type fast|encoder|ensemble] [--json FILE]
 """
 from __future__ import annotations
 
@@ -29,14 +30,25 @@ def corpus(n: int) -> list[dict]:
     return [{"id": str(i), "text": texts[i % len(texts)]} for i in range(n)]
 
 
-def run_ours(n: int, models_dir: str) -> dict:
-    from nlp.store import ensure_default_model
+def train(models_dir: str, model_type: str) -> None:
+    from nlp.config import DEFAULT_MODEL_NAME
+    from nlp.store import ModelStore
+    from nlp.training import train_seed_model
 
-    pipe = ensure_default_model(models_dir)
+    if ModelStore(models_dir).versions(DEFAULT_MODEL_NAME):
+        return  # --models-dir with a model already in it: measure that one
+    train_seed_model(store=ModelStore(models_dir), model_type=model_type)
+
+
+def run_ours(n: int, models_dir: str, jobs: int = 1) -> dict:
+    from nlp.config import DEFAULT_MODEL_NAME
+    from nlp.store import ModelStore
+
+    pipe = ModelStore(models_dir).load(DEFAULT_MODEL_NAME)
     docs = corpus(n)
     pipe.predict(docs[:200])  # warm-up: lazy spaCy/pymorphy/lingua loading is start-up, not throughput
     t = time.perf_counter()
-    rows = pipe.predict(docs)
+    rows = pipe.predict(docs, n_jobs=jobs)
     dt = time.perf_counter() - t
     assert len(rows) == n
     return {"seconds": dt, "per_second": n / dt}
@@ -63,9 +75,12 @@ def run_baseline(n: int) -> dict:
     return {"seconds": dt, "per_second": n / dt}
 
 
-def child(which: str, n: int, models_dir: str) -> None:
-    res = run_ours(n, models_dir) if which == "ours" else run_baseline(n)
+def child(which: str, n: int, models_dir: str, model_type: str) -> None:
+    if which == "train":
+        return train(models_dir, model_type)
+    res = run_ours(n, models_dir, jobs=2 if which == "ours2" else 1) if which.startswith("ours") else run_baseline(n)
     res["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    res["peak_rss_worker_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # 0: no workers
     print(json.dumps(res))
 
 
@@ -73,27 +88,42 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--json", type=Path, default=REPO / "bench" / "results" / "predict.json")
-    ap.add_argument("--child", choices=["ours", "baseline"])
+    ap.add_argument("--model-type", default="fast", choices=["fast", "encoder", "ensemble"])
+    ap.add_argument("--child", choices=["train", "ours", "ours2", "baseline"])
     ap.add_argument("--models-dir", default=None)
     args = ap.parse_args()
     if args.child:
-        child(args.child, args.n, args.models_dir)
+        child(args.child, args.n, args.models_dir, args.model_type)
         return 0
     with tempfile.TemporaryDirectory() as tmp:
         models_dir = args.models_dir or tmp
         results = {}
-        for which in ("baseline", "ours"):
-            out = subprocess.run([sys.executable, __file__, "--child", which, "--n", str(args.n), "--models-dir", models_dir],
-                                 check=True, capture_output=True, text=True)
-            results[which] = json.loads(out.stdout.strip().splitlines()[-1])
+        # worker processes are used by fast models only (nlp.pipeline.CommentPipeline.predict)
+        for which in ("train", "baseline", "ours") + (("ours2",) if args.model_type == "fast" else ()):
+            # measuring children get an empty embedding cache (training embedded the same texts) that shares
+            # the converted encoder weights built while training (conversion is one-off set-up)
+            cache = Path(tmp) / f"cache-{which}"
+            if which.startswith("ours") and (Path(tmp) / "cache-train" / "encoders").is_dir():
+                cache.mkdir()
+                (cache / "encoders").symlink_to(Path(tmp) / "cache-train" / "encoders")
+            env = {**os.environ, "CXLENS_CACHE_DIR": str(cache)}
+            out = subprocess.run([sys.executable, __file__, "--child", which, "--n", str(args.n), "--models-dir", models_dir,
+                                  "--model-type", args.model_type], check=True, capture_output=True, text=True, env=env)
+            if which != "train":
+                results[which] = json.loads(out.stdout.strip().splitlines()[-1])
     results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "n": args.n,
-                          "date": time.strftime("%Y-%m-%d")}
+                          "model_type": args.model_type, "date": time.strftime("%Y-%m-%d %H:%M"),
+                          "load_average": os.getloadavg()}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
-    print(f"| pipeline | comments/s | seconds for {args.n:,} | peak RSS MB |\n|---|---|---|---|")
-    for name, label in (("ours", "cxlens fast (full pipeline)"), ("baseline", "TF-IDF + LR sentiment only")):
-        r = results[name]
-        print(f"| {label} | {r['per_second']:,.0f} | {r['seconds']:.2f} | {r['peak_rss_mb']:.0f} |")
+    print(f"| pipeline | comments/s | seconds for {args.n:,} | peak RSS MB (main / largest worker) |\n|---|---|---|---|")
+    for name, label in (("ours", f"cxlens {args.model_type} (full pipeline), 1 process"),
+                        ("ours2", f"cxlens {args.model_type} (full pipeline), predict(n_jobs=2)"), ("baseline", "TF-IDF + LR sentiment only")):
+        r = results.get(name)
+        if r is None:
+            continue
+        workers = f" / {r['peak_rss_worker_mb']:.0f}" if r.get("peak_rss_worker_mb") else ""
+        print(f"| {label} | {r['per_second']:,.0f} | {r['seconds']:.2f} | {r['peak_rss_mb']:.0f}{workers} |")
     return 0
 
 

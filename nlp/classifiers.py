@@ -14,6 +14,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
 
+from .compat import NewParamDefaults
 from .errors import DataError
 
 
@@ -26,7 +27,7 @@ def _check_rows(X, y, what: str) -> None:
         raise DataError(field=what, expected=f"{X.shape[0]} labels (one per row of X)", found=len(y))
 
 
-class SentimentClassifier(ClassifierMixin, BaseEstimator):
+class SentimentClassifier(NewParamDefaults, ClassifierMixin, BaseEstimator):
     """Multinomial logistic regression over document features."""
 
     def __init__(self, *, C: float = 4.0, class_weight: str | None = "balanced", max_iter: int = 2000) -> None:
@@ -71,7 +72,7 @@ def best_f1_threshold(scores: np.ndarray, truth: np.ndarray, *, lo: float = 0.1,
     return best_t
 
 
-class TouchpointDetector(BaseEstimator):
+class TouchpointDetector(NewParamDefaults, BaseEstimator):
     """One binary logistic regression per label; per-label decision thresholds (``thresholds_``).
 
     ``fit(X, Y, labels)``: ``Y`` is an (n, L) 0/1 matrix. Thresholds start at ``default_threshold`` and
@@ -120,7 +121,7 @@ class TouchpointDetector(BaseEstimator):
         return self.thresholds_
 
 
-class PolarityClassifier(ClassifierMixin, BaseEstimator):
+class PolarityClassifier(NewParamDefaults, ClassifierMixin, BaseEstimator):
     """Polarity of a touchpoint from its evidence clause: clause features + the touchpoint (one-hot)."""
 
     def __init__(self, *, C: float = 4.0, class_weight: str | None = "balanced", category_weight: float = 1.0,

@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from .config import DEFAULT_MODEL_NAME
+from .config import DEFAULT_MODEL_NAME, MODEL_TYPES, default_model_type
 from .errors import DataError
 from .io import read_documents, write_jsonl
 from .store import ModelStore, parse_spec
@@ -71,10 +71,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         raise DataError(field="--data", expected="at least one labeled file (or --seed-set)", found="none")
     params = parse_params(args.param)
     taxonomy = load_taxonomy(args.taxonomy) if (args.taxonomy or args.seed_set) else None
-    res = train_model(data, dev_path=dev, model_type=args.model_type, name=args.name, store=ModelStore(args.models_dir),
-                      params=params, taxonomy=taxonomy, progress=warn)
+    model_type = args.model_type or default_model_type()
+    res = train_model(data, dev_path=dev, model_type=model_type, name=args.name, store=ModelStore(args.models_dir),
+                      params=params, taxonomy=taxonomy, progress=warn, encoder=args.encoder,
+                      encoder_prefix=args.encoder_prefix, finetune=args.finetune, finetune_epochs=args.finetune_epochs)
     report_bad_rows(res.errors)
-    print(f"trained {res.name}@{res.version} ({args.model_type}) on {res.pipeline.meta['training']['rows']} rows")
+    print(f"trained {res.name}@{res.version} ({model_type}) on {res.pipeline.meta['training']['rows']} rows")
     if res.metrics:
         from .evaluation import format_report
 
@@ -95,7 +97,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
         from tqdm import tqdm
 
         bar = tqdm(total=len(docs), unit="comment", file=sys.stderr)
-    preds = pipeline.predict(docs, progress=bar.update if bar else None)
+    preds = pipeline.predict(docs, progress=bar.update if bar else None, n_jobs=args.jobs)
     if bar:
         bar.close()
     if args.with_text:
@@ -153,11 +155,19 @@ def register(sub) -> None:
     p.add_argument("--data", action="append", type=Path, help="labeled training file (repeatable)")
     p.add_argument("--dev", type=Path, help="labeled dev file: metrics stored with the version")
     p.add_argument("--seed-set", action="store_true", help="add the bundled CX seed set (train; dev if --dev absent)")
-    p.add_argument("--model-type", default="fast", choices=["fast", "encoder", "ensemble"],
-                   help="model family: fast (TF-IDF), encoder (multilingual-e5), ensemble (both, averaged)")
+    p.add_argument("--model-type", default=None, choices=MODEL_TYPES,
+                   help="model family: fast (TF-IDF), encoder (multilingual-e5), ensemble (both, averaged); "
+                        "default: $CXLENS_DEFAULT_MODEL_TYPE or ensemble")
     p.add_argument("--name", default=DEFAULT_MODEL_NAME, help="model name in the store")
     p.add_argument("--taxonomy", type=Path, help="taxonomy YAML (default: the bundled 12 touchpoints)")
     p.add_argument("--param", action="append", metavar="KEY=VALUE", help="pipeline option, e.g. C=8 (repeatable)")
+    p.add_argument("--encoder", type=Path, metavar="PATH",
+                   help="encoder/ensemble: a local transformers checkpoint folder instead of the bundled e5-small")
+    p.add_argument("--encoder-prefix", metavar="TEXT",
+                   help="text prefix for that encoder (default 'query: ', as E5 expects; '' for a plain BERT/XLM-R)")
+    p.add_argument("--finetune", action="store_true",
+                   help="encoder/ensemble: fine-tune the encoder on the training rows first (slow on CPU; GPU if present)")
+    p.add_argument("--finetune-epochs", type=int, default=2, metavar="N", help="epochs of --finetune (default 2)")
     _models_dir_arg(p)
     p.set_defaults(func=cmd_train)
 
@@ -168,6 +178,8 @@ def register(sub) -> None:
     p.add_argument("--with-text", action="store_true", help="copy each comment's text into its prediction row")
     p.add_argument("--keep-columns", action="store_true", help="copy the other input columns under 'input'")
     p.add_argument("--strict", action="store_true", help="fail (exit 2) if any input row is bad")
+    p.add_argument("--jobs", type=int, default=-1, metavar="N",
+                   help="worker processes for large inputs with a fast model (default -1: one per CPU; 1: none)")
     _models_dir_arg(p)
     p.set_defaults(func=cmd_predict)
 

@@ -4,7 +4,9 @@
 * ``CXLENS_CACHE_DIR``: rebuildable caches such as converted encoder weights and embeddings
   (default ``$XDG_CACHE_HOME/cxlens`` or ``~/.cache/cxlens``);
 * ``CXLENS_DATA_DIR``: service state such as the SQLite database (default ``$XDG_DATA_HOME/cxlens`` or
-  ``~/.local/share/cxlens``).
+  ``~/.local/share/cxlens``);
+* ``CXLENS_DEFAULT_MODEL_TYPE``: the model family of the default model built from the bundled seed set
+  (default ``ensemble``; ``fast`` builds in seconds without torch work, e.g. for tests).
 """
 from __future__ import annotations
 
@@ -12,6 +14,9 @@ import os
 from pathlib import Path
 
 DEFAULT_MODEL_NAME = "cx-touchpoints"
+MODEL_TYPES = ("fast", "encoder", "ensemble")
+#: the family that measured best on the seed dev split at >= 150 comments/s (docs/quality.md)
+SHIPPED_MODEL_TYPE = "ensemble"
 
 
 def _env_path(var: str, default: Path) -> Path:
@@ -31,3 +36,13 @@ def cache_dir() -> Path:
 def data_dir() -> Path:
     base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return _env_path("CXLENS_DATA_DIR", base / "cxlens")
+
+
+def default_model_type() -> str:
+    """Family of the default model: ``$CXLENS_DEFAULT_MODEL_TYPE`` or :data:`SHIPPED_MODEL_TYPE`."""
+    value = os.environ.get("CXLENS_DEFAULT_MODEL_TYPE", "").strip() or SHIPPED_MODEL_TYPE
+    if value not in MODEL_TYPES:
+        from .errors import DataError
+
+        raise DataError(field="CXLENS_DEFAULT_MODEL_TYPE", expected=f"one of {list(MODEL_TYPES)}", found=value)
+    return value

@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.feature_extraction.text import TfidfVectorizer
 
+from .compat import NewParamDefaults
 from .errors import DataError
 
 
@@ -27,7 +28,7 @@ def keyword_pattern(words: list[str]) -> re.Pattern:
     return re.compile(r"(?<![\w])(?:NEG_)?(?:" + "|".join(alts) + ")", re.UNICODE)
 
 
-class TfidfFeaturizer(TransformerMixin, BaseEstimator):
+class TfidfFeaturizer(NewParamDefaults, TransformerMixin, BaseEstimator):
     """Word 1-2-gram (on lemmas, with negation marks) + char_wb n-gram TF-IDF, stacked, plus optional
     keyword-lexicon features: per touchpoint, ``keyword_weight * min(hits, 3) / 3``.
 

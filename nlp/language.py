@@ -37,18 +37,18 @@ SUPPORTED: dict[str, tuple[Language, str]] = {
 _NOT_LANGUAGE = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+|[@#][\w.]+", re.UNICODE)
 
 
+_CYRILLIC_LETTER = re.compile("[" + "".join(re.escape(chr(c)) for c in range(0x400, 0x500) if chr(c).isalpha()) + "]")
+_ASCII_LETTER = re.compile("[A-Za-z]")
+_NON_ASCII_NON_CYRILLIC = re.compile("[^\x00-\x7f\u0400-\u04ff]")
+
+
 def script_counts(text: str) -> dict[str, int]:
     """Count letters per script (cyrillic, latin, other), ignoring links, e-mails, @mentions, #hashtags."""
-    counts = {"cyrillic": 0, "latin": 0, "other": 0}
-    for ch in _NOT_LANGUAGE.sub(" ", text):
-        if not ch.isalpha():
-            continue
-        if "\u0400" <= ch <= "\u04ff":
-            counts["cyrillic"] += 1
-        elif ch.isascii() or unicodedata.name(ch, "").startswith("LATIN"):
-            counts["latin"] += 1
-        else:
-            counts["other"] += 1
+    text = _NOT_LANGUAGE.sub(" ", text)
+    counts = {"cyrillic": len(_CYRILLIC_LETTER.findall(text)), "latin": len(_ASCII_LETTER.findall(text)), "other": 0}
+    for ch in _NON_ASCII_NON_CYRILLIC.findall(text):  # rare: accented Latin, other scripts, emoji
+        if ch.isalpha():
+            counts["latin" if unicodedata.name(ch, "").startswith("LATIN") else "other"] += 1
     return counts
 
 

@@ -6,7 +6,8 @@ trailing underscore (``labels_``, ``featurizer_``, ``sentiment_``, ``detector_``
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ import scipy.sparse as sp
 from sklearn.model_selection import KFold
 
 from .classifiers import PolarityClassifier, SentimentClassifier, TouchpointDetector
+from .compat import NewParamDefaults
 from .errors import DataError, NotFittedError
 from .features import make_featurizer
 from .language import MIXED, UNKNOWN, LanguageIdentifier
@@ -57,11 +59,48 @@ def _as_document(item: Document | dict | str, i: int) -> Document:
     raise DataError(row=i, expected="a Document, a dict with 'text' or a string", found=type(item).__name__)
 
 
+def _batched(items: Iterable[Document], size: int) -> Iterator[list[Document]]:
+    batch: list[Document] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+_FORKED: "CommentPipeline | None" = None  # the pipeline a forked worker inherits
+
+
+def _forked_batch(batch: list[Document]) -> list[dict[str, Any]]:
+    return _FORKED._predict_batch(batch)  # type: ignore[union-attr]
+
+
+def _predict_forked(pipeline: "CommentPipeline", batches: list[list[Document]], workers: int,
+                    progress: ProgressFn | None) -> list[dict[str, Any]]:
+    """Batches predicted by ``workers`` forked processes sharing ``pipeline`` copy-on-write, in order."""
+    import multiprocessing as mp
+
+    global _FORKED
+    _FORKED = pipeline
+    out: list[dict[str, Any]] = []
+    try:
+        with mp.get_context("fork").Pool(workers) as pool:
+            for batch, rows in zip(batches, pool.imap(_forked_batch, batches)):
+                out.extend(rows)
+                if progress:
+                    progress(len(batch))
+    finally:
+        _FORKED = None
+    return out
+
+
 def _stack(blocks: list):
     return sp.vstack(blocks, format="csr") if sp.issparse(blocks[0]) else np.vstack(blocks)
 
 
-class CommentPipeline:
+class CommentPipeline(NewParamDefaults):
     """Sentiment + touchpoint classifier for survey comments.
 
     Parameters
@@ -302,23 +341,38 @@ class CommentPipeline:
             raise NotFittedError("CommentPipeline is not fitted yet: call fit(examples) or load a saved model")
 
     def predict(self, docs: Iterable[Document | dict | str], *, batch_size: int = 512,
-                progress: ProgressFn | None = None) -> list[dict[str, Any]]:
-        """Prediction rows (docs/formats.md) for documents, strings or ``{"id", "text"}`` dicts."""
+                progress: ProgressFn | None = None, n_jobs: int = 1) -> list[dict[str, Any]]:
+        """Prediction rows (docs/formats.md) for documents, strings or ``{"id", "text"}`` dicts.
+
+        ``n_jobs``: worker processes for large inputs (``-1`` = one per CPU). Used only where forking is
+        safe (POSIX, a model without a torch encoder, not inside a daemon process) and there are more
+        than two batches; otherwise, and for the first batch (which loads the lazy components once, before
+        the fork), prediction runs in this process. The rows are the same either way, in input order.
+        """
         self._check_fitted()
+        if not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
+            raise DataError(field="n_jobs", expected="a positive number of processes or -1 (one per CPU)", found=n_jobs)
+        batches: Iterable[list[Document]] = _batched((_as_document(item, i) for i, item in enumerate(docs)), batch_size)
+        workers = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
         out: list[dict[str, Any]] = []
-        batch: list[Document] = []
-        for i, item in enumerate(docs):
-            batch.append(_as_document(item, i))
-            if len(batch) >= batch_size:
-                out.extend(self._predict_batch(batch))
+        if workers > 1 and self._can_fork():
+            batches = list(batches)
+            if len(batches) > 2:
+                out.extend(self._predict_batch(batches[0]))
                 if progress:
-                    progress(len(batch))
-                batch = []
-        if batch:
+                    progress(len(batches[0]))
+                return out + _predict_forked(self, batches[1:], min(workers, len(batches) - 1), progress)
+        for batch in batches:
             out.extend(self._predict_batch(batch))
             if progress:
                 progress(len(batch))
         return out
+
+    def _can_fork(self) -> bool:
+        import multiprocessing as mp
+
+        return ("fork" in mp.get_all_start_methods() and not mp.current_process().daemon
+                and self.model_type == "fast")
 
     # -- scoring steps (shared with nlp.ensemble.EnsemblePipeline) ------------------------------
     def _doc_scores(self, analyses: Sequence[Analysis]) -> "DocScores":
@@ -342,33 +396,28 @@ class CommentPipeline:
         return DocScores(X_doc, prob, rel, sent, clauses)
 
     def _clause_scores(self, analyses: Sequence[Analysis], doc: "DocScores", need: set[int]):
-        """``(X_cl, starts, p_cl)``: clause rows of document ``r`` are ``starts[r] : starts[r] + n_clauses``.
-        Only documents in ``need`` with several clauses are featurised clause by clause; the others reuse
-        their document row (one "clause")."""
+        """``(X_cl, starts, p_cl)``: clause rows of document ``r`` (``r`` in ``need``) are
+        ``starts[r] : starts[r] + n_clauses``. Only documents in ``need`` get rows: those with several
+        clauses are featurised clause by clause, the others reuse their document row (one "clause")."""
         if doc.clauses is not None:
             return doc.clauses
         raw = getattr(self.featurizer_, "input_kind", "norm") == "raw"
-        blocks, texts, starts, n = [], [], [], 0
-        for r, a in enumerate(analyses):
-            starts.append(n)
-            if r in need and len(a.clauses) > 1:
+        n_doc = doc.X.shape[0]
+        texts: list[str] = []
+        take: list[int] = []  # row of vstack([doc.X, X_new]) for every clause row
+        starts = np.full(len(analyses), -1, dtype=int)
+        for r in sorted(need):
+            a = analyses[r]
+            starts[r] = len(take)
+            if len(a.clauses) > 1:
+                take.extend(range(n_doc + len(texts), n_doc + len(texts) + len(a.clauses)))
                 texts.extend(span.text if raw else norm for span, norm in zip(a.clauses, a.clause_norms))
-                blocks.append(("new", len(a.clauses)))
-                n += len(a.clauses)
             else:
-                blocks.append(("doc", r))
-                n += 1
-        X_new = self.featurizer_.transform(texts) if texts else None
-        parts, k = [], 0
-        for kind, v in blocks:
-            if kind == "doc":
-                parts.append(doc.X[v: v + 1])
-            else:
-                parts.append(X_new[k: k + v])
-                k += v
-        X_cl = _stack(parts)
-        p_cl = self.detector_.predict_proba(X_cl) if self.detector_ is not None else None
-        return X_cl, np.asarray(starts, dtype=int), p_cl
+                take.append(r)
+        X_all = _stack([doc.X, self.featurizer_.transform(texts)]) if texts else doc.X
+        X_cl = X_all[np.asarray(take, dtype=int)]
+        p_cl = self.detector_.predict_proba(X_cl) if self.detector_ is not None and take else None
+        return X_cl, starts, p_cl
 
     def _polarity_proba(self, X_cl, rows: list[int], cats: list[str]) -> np.ndarray | None:
         """Polarity probabilities of the given clause rows in :data:`PREDICTED_POLARITIES` order."""

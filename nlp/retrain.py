@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .config import DEFAULT_MODEL_NAME
+from .config import DEFAULT_MODEL_NAME, default_model_type
 from .datasets import (EVAL_SHARE, DatasetStore, apply_mapping, check_taxonomy_change, example_row, is_eval_row,
                        label_distribution, split_eval, taxonomy_info, text_bucket, unknown_labels)
 from .errors import DataError
@@ -30,7 +30,7 @@ from .schema import Example
 from .seed import seed_split_path
 from .store import ModelStore
 from .taxonomy import Taxonomy, load_taxonomy
-from .training import FAMILY_DEFAULTS, _summary, fingerprint, make_pipeline
+from .training import FAMILY_DEFAULTS, _merged, _summary, fingerprint, make_pipeline
 
 HELDOUT_FILE = "heldout.jsonl"
 SEED_DEV = "seed_dev"
@@ -100,7 +100,7 @@ def _predict_groups(pipeline, groups: Mapping[str, Sequence[Example]]) -> dict[s
 
 def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), store: ModelStore | None = None,
             dataset_store: DatasetStore | None = None, seed_weight: float = 1.0, dataset_weight: float = 1.0,
-            dataset_weights: Mapping[str, float] | None = None, model_type: str = "fast",
+            dataset_weights: Mapping[str, float] | None = None, model_type: str | None = None,
             params: Mapping[str, Any] | None = None, taxonomy: Taxonomy | None = None,
             mapping: Mapping[str, str | None] | None = None,
             seed_train: str | Path | Sequence[Example] | None = None,
@@ -112,6 +112,8 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
     ``seed_train`` / ``seed_dev``: the seed set (default: the bundled splits); tests pass small subsets.
     ``dataset_weights``: per-dataset weight overriding ``dataset_weight``. ``mapping``: touchpoint
     renames/removals (``{"old": "new"}``, ``{"old": None}`` drops), applied to all data.
+    ``model_type``: the family to train; by default the production model's, else the default family
+    (:func:`nlp.config.default_model_type`).
     """
     store = store or ModelStore()
     dstore = dataset_store or DatasetStore()
@@ -130,6 +132,9 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
                                         "by": _who(by), "reason": "production pinned before training a candidate"})
         say(f"production: {name}@{base_version}")
         base = store.load(f"{name}@{base_version}")
+
+    model_type = model_type or (getattr(base, "model_type", None) if base is not None else None) \
+        or default_model_type()
 
     # taxonomy: given, else the production model's, else the bundled one
     taxonomy = taxonomy or (getattr(base, "taxonomy", None) if base is not None else None) or load_taxonomy()
@@ -171,7 +176,7 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
         warnings.append(f"no training examples for: {', '.join(missing)} (the model cannot predict them)")
 
     # fit
-    opts = {**FAMILY_DEFAULTS.get(model_type, {}), **dict(params or {})}
+    opts = _merged(FAMILY_DEFAULTS.get(model_type, {}), dict(params or {}))
     pipeline = make_pipeline(model_type, taxonomy=taxonomy, **dict(params or {}))
     say(f"training on {len(train)} rows")
     t0 = time.perf_counter()

@@ -109,15 +109,16 @@ class Segmenter:
         return self.analyze_many([text], [lang])[0]
 
     # -- internals -------------------------------------------------------------------------------
-    def _norm_tokens(self, tokens, lang: str) -> str:
-        neg = _NEG_RU if lang == "ru" else _NEG_EN
+    def _norm_range(self, tok: "_Tokens", a: int, b: int, neg: set[str]) -> str:
+        """Normalised string (lemmas, ``NEG_`` marks) of tokens ``a:b``; negation scope starts fresh."""
         out, pending = [], 0
-        for t in tokens:
-            if t.is_space or t.is_punct and t.text not in {"!", "?"}:
-                pending = 0 if t.text in {".", ",", ";"} else pending
+        for i in range(a, b):
+            text = tok.text[i]
+            if tok.space[i] or tok.punct[i] and text not in ("!", "?"):
+                pending = 0 if text in (".", ",", ";") else pending
                 continue
-            lemma = normalize_token(t.lemma_ or t.text) if lang == "ru" else normalize_token(t.text)
-            if self.mark_negation and pending and lemma not in neg and t.is_alpha:
+            lemma = tok.norm[i]
+            if self.mark_negation and pending and lemma not in neg and tok.alpha[i]:
                 out.append("NEG_" + lemma)
                 pending -= 1
             else:
@@ -128,37 +129,35 @@ class Segmenter:
 
     def _analysis(self, doc: Doc, lang: str) -> Analysis:
         text = doc.text
+        tok = _Tokens(doc, lemmas=lang == "ru")
+        neg = _NEG_RU if lang == "ru" else _NEG_EN
+        low = tok.lower
         clauses: list[tuple[int, int]] = []  # token index ranges
         always, after = CONTRAST_ALWAYS.get(lang, set()), CONTRAST_AFTER_PUNCT.get(lang, set())
         for sent in doc.sents:
             start = sent.start
-            for tok in sent:
-                if tok.i == sent.start:
+            for i in range(sent.start + 1, sent.end):
+                cut = low[i] in always or (low[i] in after and tok.text[i - 1] in {",", "—", "–", "-", ";", "("})
+                if tok.text[i] in SPLIT_PUNCT:
+                    clauses.append((start, i))
+                    start = i + 1
                     continue
-                low = tok.lower_
-                prev = doc[tok.i - 1]
-                cut = low in always or (low in after and prev.text in {",", "—", "–", "-", ";", "("})
-                if tok.text in SPLIT_PUNCT:
-                    clauses.append((start, tok.i))
-                    start = tok.i + 1
-                    continue
-                if cut and tok.i > start:
-                    end = tok.i - 1 if prev.is_punct else tok.i
-                    clauses.append((start, max(end, start + 1) if end > start else tok.i))
-                    start = tok.i
+                if cut and i > start:
+                    end = i - 1 if tok.punct[i - 1] else i
+                    clauses.append((start, max(end, start + 1) if end > start else i))
+                    start = i
             clauses.append((start, sent.end))
         spans: list[Span] = []
         norms: list[str] = []
         for a, b in clauses:
             if b <= a:
                 continue
-            toks = doc[a:b]
             lead = a
-            while lead < b - 1 and (doc[lead].is_punct or doc[lead].lower_ in always or doc[lead].lower_ in after):
+            while lead < b - 1 and (tok.punct[lead] or low[lead] in always or low[lead] in after):
                 lead += 1  # the evidence span starts after a leading "но" / "but" / "а вот"
-            if lead < b - 1 and doc[lead].lower_ in {"вот", "ведь"} and lead > a:
+            if lead < b - 1 and low[lead] in {"вот", "ведь"} and lead > a:
                 lead += 1
-            s, e = doc[lead:b].start_char, toks.end_char
+            s, e = tok.idx[lead], tok.idx[b - 1] + len(tok.text[b - 1])
             # trim whitespace and trailing punctuation from the span
             while s < e and (text[s].isspace() or text[s] in ",;—–-:"):
                 s += 1
@@ -169,10 +168,30 @@ class Segmenter:
             if e <= s:
                 continue
             spans.append(Span(s, e, text[s:e]))
-            norms.append(self._norm_tokens(toks, lang))
+            norms.append(self._norm_range(tok, a, b, neg))
+        norm = self._norm_range(tok, 0, len(doc), neg)
         if not spans:
             s = len(text) - len(text.lstrip())
             e = len(text.rstrip())
             spans = [Span(s, max(e, s), text[s:e])]
-            norms = [self._norm_tokens(doc, lang)]
-        return Analysis(text=text, lang=lang, clauses=spans, norm=self._norm_tokens(doc, lang), clause_norms=norms)
+            norms = [norm]
+        return Analysis(text=text, lang=lang, clauses=spans, norm=norm, clause_norms=norms)
+
+
+class _Tokens:
+    """Token attributes of a spaCy ``Doc`` as plain lists, read once (a spaCy ``Token`` object is created
+    on every access, which was a fifth of the prediction time)."""
+
+    __slots__ = ("text", "lower", "norm", "idx", "punct", "space", "alpha")
+
+    def __init__(self, doc: Doc, *, lemmas: bool) -> None:
+        self.text, self.lower, self.norm, self.idx = [], [], [], []
+        self.punct, self.space, self.alpha = [], [], []
+        for t in doc:
+            self.text.append(t.text)
+            self.lower.append(t.lower_)
+            self.norm.append(normalize_token(t.lemma_ or t.text) if lemmas else normalize_token(t.text))
+            self.idx.append(t.idx)
+            self.punct.append(t.is_punct)
+            self.space.append(t.is_space)
+            self.alpha.append(t.is_alpha)

@@ -70,7 +70,8 @@ class ModelStore:
     def names(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if p.is_dir() and self.versions(p.name))
+        return sorted(p.name for p in self.root.iterdir()
+                      if p.is_dir() and not p.name.startswith(".") and self.versions(p.name))
 
     def aliases(self, name: str) -> dict[str, str]:
         f = self.root / check_name(name) / ALIASES_FILE

@@ -1,9 +1,14 @@
 """Shared fixtures: one default model trained on the bundled seed set per test session."""
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+
+# The shipped default model is the fast + encoder ensemble; tests that only need *a* default model use the
+# fast family (seconds to train). tests/nlp/test_default_model.py covers the shipped default itself.
+os.environ["CXLENS_DEFAULT_MODEL_TYPE"] = "fast"
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -20,7 +25,7 @@ def seed_result(models_dir):
     from nlp.store import ModelStore
     from nlp.training import train_seed_model
 
-    return train_seed_model(store=ModelStore(models_dir))
+    return train_seed_model(store=ModelStore(models_dir), model_type="fast")
 
 
 @pytest.fixture(scope="session")

@@ -118,7 +118,8 @@ class TrainRequest(BaseModel):
     seed_weight: float = Field(1.0, ge=0, le=20)
     dataset_weight: float = Field(1.0, ge=0, le=20)
     dataset_weights: dict[str, float] | None = None
-    model_type: Literal["fast", "encoder", "ensemble"] = "fast"
+    model_type: Literal["fast", "encoder", "ensemble"] | None = Field(
+        None, description="model family; default: the production model's, else the server's default family")
     params: dict[str, Any] = Field(default_factory=dict, description="pipeline options, e.g. {\"C\": 8}")
     map: list[str] = Field(default_factory=list, description="touchpoint renames/removals: `old=new`, `old=`")
     taxonomy: dict[str, Any] | None = Field(None, description="a full taxonomy ({version, touchpoints}) to train "

@@ -5,12 +5,14 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from nlp.errors import DataError
 
+from ..errors import NotFound
 from ..models_db import ApiKey, utcnow
 
 ROLES: tuple[str, ...] = ("analyst", "admin")
@@ -36,6 +38,13 @@ class Principal:
     def can_see(self, owner_key_id: str | None) -> bool:
         """Admins see everything; everyone else only what they created."""
         return self.is_admin or owner_key_id == self.key_id
+
+    def get_owned(self, session: Session, model: type, obj_id: Any, *, kind: str) -> Any:
+        """Row ``obj_id`` of ``model`` if this caller may see it; others' rows are reported as not found."""
+        obj = session.get(model, obj_id) if isinstance(obj_id, str) and len(obj_id) <= 64 else None
+        if obj is None or not self.can_see(obj.owner_key_id):
+            raise NotFound(f"no {kind} {obj_id!r}", code=f"{kind}_not_found")
+        return obj
 
 
 def hash_token(token: str, pepper: str = "") -> str:

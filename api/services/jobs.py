@@ -27,7 +27,7 @@ from nlp.errors import CxlensError, DataError, ModelNotFoundError
 from nlp.schema import SENTIMENTS, Document, document_from_dict
 
 from ..db import as_utc
-from ..errors import Conflict, NotFound
+from ..errors import Conflict
 from ..models_db import Job, JobResult, Report, utcnow
 from .auth import Principal
 from .classify import failure_message, predict_isolated
@@ -56,10 +56,7 @@ def create_job(session: Session, principal: Principal, *, input_path: Path, inpu
 
 def get_job(session: Session, principal: Principal, job_id: str) -> Job:
     """The job if the caller may see it; others' jobs are reported as not found."""
-    job = session.get(Job, job_id) if isinstance(job_id, str) and len(job_id) <= 64 else None
-    if job is None or not principal.can_see(job.owner_key_id):
-        raise NotFound(f"no job {job_id!r}", code="job_not_found")
-    return job
+    return principal.get_owned(session, Job, job_id, kind="job")
 
 
 def list_jobs(session: Session, principal: Principal, *, limit: int = 50, status: str | None = None) -> list[Job]:

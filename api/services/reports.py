@@ -15,7 +15,7 @@ from nlp.errors import DataError
 from nlp.schema import document_from_dict
 
 from ..db import as_utc
-from ..errors import Conflict, NotFound, Unavailable
+from ..errors import Conflict, Unavailable
 from ..models_db import Report, utcnow
 from .auth import Principal
 from .classify import predict_isolated
@@ -70,10 +70,7 @@ def create_report(session: Session, principal: Principal, *, input_path: Path, i
 
 
 def get_report(session: Session, principal: Principal, report_id: str) -> Report:
-    rep = session.get(Report, report_id) if isinstance(report_id, str) and len(report_id) <= 64 else None
-    if rep is None or not principal.can_see(rep.owner_key_id):
-        raise NotFound(f"no report {report_id!r}", code="report_not_found")
-    return rep
+    return principal.get_owned(session, Report, report_id, kind="report")
 
 
 def list_reports(session: Session, principal: Principal, *, limit: int = 50) -> list[Report]:

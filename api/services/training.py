@@ -178,7 +178,7 @@ class TrainingService:
             res = run(name=opts["name"], datasets=opts.get("datasets") or [], store=self.store,
                       dataset_store=self.datasets, seed_weight=opts.get("seed_weight", 1.0),
                       dataset_weight=opts.get("dataset_weight", 1.0), dataset_weights=opts.get("dataset_weights"),
-                      model_type=opts.get("model_type", "fast"), params=opts.get("params") or {},
+                      model_type=opts.get("model_type"), params=opts.get("params") or {},
                       taxonomy=taxonomy, mapping=parse_mapping(opts.get("map")), policy=policy,
                       promote_if_passed=bool(opts.get("promote")), by=job.get("by"))
             job["result"] = {"name": res.name, "version": res.version,

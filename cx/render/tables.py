@@ -64,12 +64,24 @@ def _matrix(rep: dict) -> tuple[list[str], list[list]]:
                 i["performance"], i["n"], i["low_n"], (i["action"] or {}).get(lang)] for i in rep["matrix"]["items"]]
 
 
+def touchpoint_rows(rep: dict) -> list[dict]:
+    """The report's per-touchpoint rows (``touchpoints``, most mentioned first), each with the ``quadrant`` and
+    ``priority`` of the matrix item of the same id (None when the matrix has no such item, e.g. a touchpoint
+    without a rating column under the ``ratings`` basis). The report itself is not changed."""
+    items = {i["id"]: i for i in _get(rep, "matrix", "items") or []}
+    return [{**r, "quadrant": items.get(r["touchpoint"], {}).get("quadrant"),
+             "priority": items.get(r["touchpoint"], {}).get("priority")} for r in rep["touchpoints"]]
+
+
 def _touchpoints(rep: dict) -> tuple[list[str], list[list]]:
-    h = ["touchpoint", "name", "mentions", "share", "positive", "negative", "neutral", "importance", "weight",
-         "nps", "satisfaction", "impact_all", "impact_positive", "impact_negative"]
+    h = ["touchpoint", "name", "mentions", "share", "positive", "negative", "neutral", "low_n", "importance",
+         "weight", "quadrant", "priority", "nps", "nps_ci_low", "nps_ci_high", "nps_n", "nps_low_n", "satisfaction",
+         "impact_all", "impact_positive", "impact_negative"]
     return h, [[r["touchpoint"], r["name"], r["mentions"], r["share"], r["positive"], r["negative"], r["neutral"],
-                r["importance"], r["weight"], _get(r, "nps", "value"), r["satisfaction"], r["impact"]["all"],
-                r["impact"]["positive"], r["impact"]["negative"]] for r in rep["touchpoints"]]
+                r["low_n"], r["importance"], r["weight"], r["quadrant"], r["priority"], _get(r, "nps", "value"),
+                _get(r, "nps", "ci_low"), _get(r, "nps", "ci_high"), _get(r, "nps", "n"), _get(r, "nps", "low_n"),
+                r["satisfaction"], r["impact"]["all"], r["impact"]["positive"], r["impact"]["negative"]]
+               for r in touchpoint_rows(rep)]
 
 
 def _sw(rep: dict, which: str) -> tuple[list[str], list[list]]:

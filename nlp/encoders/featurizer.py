@@ -19,6 +19,7 @@ from typing import Any, Sequence
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
+from ..compat import NewParamDefaults
 from ..errors import DataError, NotFittedError
 from .cache import EmbeddingCache, cache_key
 
@@ -37,7 +38,7 @@ def _as_texts(texts: Any) -> list[str]:
     return items
 
 
-class EncoderFeaturizer(TransformerMixin, BaseEstimator):
+class EncoderFeaturizer(NewParamDefaults, TransformerMixin, BaseEstimator):
     """Sentence embeddings from a frozen transformer encoder, with an on-disk embedding cache.
 
     Parameters

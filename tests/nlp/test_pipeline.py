@@ -85,6 +85,21 @@ def test_input_kinds_and_batching_give_identical_rows(seed_model):
     assert [r["touchpoints"] for r in c] == [r["touchpoints"] for r in a]
 
 
+def test_worker_processes_give_the_same_rows_in_order(seed_model, monkeypatch):
+    import nlp.pipeline as P
+
+    docs = [Document(id=str(i), text=t) for i, t in enumerate(TEXTS * 4)]
+    serial = seed_model.predict(docs, batch_size=3)
+    forks = []
+    real = P._predict_forked
+    monkeypatch.setattr(P, "_predict_forked", lambda *a: forks.append(a[2]) or real(*a))  # a[2] = workers
+    done = []
+    assert seed_model.predict(docs, batch_size=3, n_jobs=2, progress=done.append) == serial
+    assert forks == [2] and sum(done) == len(docs)  # two workers did the batches after the first
+    assert seed_model.predict(docs[:6], batch_size=3, n_jobs=2) == serial[:6]  # two batches: no fork
+    assert forks == [2]
+
+
 def test_given_language_is_used_and_unknown_code_warns(seed_model):
     rows = seed_model.predict([{"id": "1", "text": "Доставка супер", "lang": "ru"},
                                {"id": "2", "text": "Доставка супер", "lang": "xx"}])

