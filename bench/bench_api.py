@@ -114,10 +114,16 @@ class Server:
         self.log.close()
 
 
+def _text(texts: list[str], k: int, salt: str | None) -> str:
+    """The k-th bench text; with a salt, made unique (no embedding-cache hits, as for new comments)."""
+    t = texts[k % len(texts)]
+    return f"{t} ({salt}{k})" if salt is not None else t
+
+
 def bench_classify(client: httpx.Client, texts: list[str], *, docs_per_request: int, n: int, deadline: float,
-                   concurrency: int = 1) -> dict:
+                   concurrency: int = 1, salt: str | None = None) -> dict:
     def one(i: int) -> float:
-        docs = [{"id": str(j), "text": texts[(i * docs_per_request + j) % len(texts)]} for j in range(docs_per_request)]
+        docs = [{"id": str(j), "text": _text(texts, i * docs_per_request + j, salt)} for j in range(docs_per_request)]
         t = time.perf_counter()
         r = client.post("/v1/classify", json={"documents": docs})
         dt = time.perf_counter() - t
@@ -155,8 +161,8 @@ def bench_classify(client: httpx.Client, texts: list[str], *, docs_per_request: 
     return summary(lat, time.perf_counter() - t0)
 
 
-def bench_job(client: httpx.Client, texts: list[str], *, rows: int, deadline: float) -> dict:
-    body = "".join(json.dumps({"id": f"r{i}", "text": texts[i % len(texts)]}, ensure_ascii=False) + "\n"
+def bench_job(client: httpx.Client, texts: list[str], *, rows: int, deadline: float, salt: str | None = None) -> dict:
+    body = "".join(json.dumps({"id": f"r{i}", "text": _text(texts, i, salt)}, ensure_ascii=False) + "\n"
                    for i in range(rows)).encode("utf-8")
     t0 = time.perf_counter()
     r = client.post("/v1/jobs", files={"file": ("bench.jsonl", body, "application/x-ndjson")})
@@ -197,9 +203,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--job-rows", type=int, default=5000, help="rows in the job")
     ap.add_argument("--job-workers", type=int, default=None, help="server job worker threads (default: cores)")
     ap.add_argument("--models-dir", type=Path, default=None,
-                    help="model store (default: $CXLENS_MODELS_DIR or ./models; the fast model is trained if absent)")
+                    help="model store (default: $CXLENS_MODELS_DIR or ./models; the default model is trained if absent)")
     ap.add_argument("--max-seconds", type=float, default=600, help="hard limit for the whole run")
     ap.add_argument("--quick", action="store_true", help="small sizes (smoke run)")
+    ap.add_argument("--unique", action="store_true",
+                    help="make every comment unique (no embedding-cache hits: the encoder/ensemble cost for new text)")
     ap.add_argument("--json", type=Path, default=None, help="write the results here")
     args = ap.parse_args(argv)
     if args.quick:
@@ -221,16 +229,18 @@ def main(argv: list[str] | None = None) -> int:
                               limits=httpx.Limits(max_connections=args.concurrency + 2)) as client:
                 model = client.get("/v1/models").json()["default"]
                 results["model"] = model
-                bench_classify(client, texts, docs_per_request=1, n=20, deadline=deadline)  # warm-up
+                run = f"{time.time_ns()}-" if args.unique else None
+                salt = (lambda stage: f"{run}{stage}-") if run else (lambda stage: None)
+                bench_classify(client, texts, docs_per_request=1, n=20, deadline=deadline, salt=salt("w"))  # warm-up
                 results["classify_1"] = bench_classify(client, texts, docs_per_request=1, n=args.single,
-                                                       deadline=deadline)
+                                                       deadline=deadline, salt=salt("a"))
                 results["classify_100"] = bench_classify(client, texts, docs_per_request=100, n=args.batch,
-                                                         deadline=deadline)
+                                                         deadline=deadline, salt=salt("b"))
                 results["classify_100"]["docs_per_s"] = round(results["classify_100"]["req_per_s"] * 100, 1)
                 results[f"classify_1_x{args.concurrency}"] = bench_classify(
                     client, texts, docs_per_request=1, n=args.single, deadline=deadline,
-                    concurrency=args.concurrency)
-                results["job"] = bench_job(client, texts, rows=args.job_rows, deadline=deadline)
+                    concurrency=args.concurrency, salt=salt("c"))
+                results["job"] = bench_job(client, texts, rows=args.job_rows, deadline=deadline, salt=salt("j"))
         finally:
             server.stop()
     results["total_s"] = round(time.perf_counter() - start, 1)

@@ -110,3 +110,24 @@ def test_models_pickled_before_an_option_existed_load_with_its_default():
     assert loaded.clause_training is True and loaded.featurizer_.min_df == 1
     assert loaded.detector_.C == type(loaded.detector_)().C
     assert loaded.predict(["x"])[0]["model"] == pipe.predict(["x"])[0]["model"]
+
+
+def test_retrain_keeps_the_production_family_unless_told(tmp_path, monkeypatch):
+    """A first version takes the default family; a retrain takes the production version's family."""
+    from nlp.datasets import DatasetStore
+    from nlp.io import read_labeled
+    from nlp.retrain import retrain
+    from nlp.seed import seed_split_path
+
+    seed = read_labeled(seed_split_path("train"))[0]
+    store, dstore = ModelStore(tmp_path / "m"), DatasetStore(tmp_path / "d")
+    common = dict(name="cx", store=store, dataset_store=dstore, seed_train=seed[:240], seed_dev=seed[240:300],
+                  params={"threshold_folds": 0})
+    monkeypatch.setenv("CXLENS_DEFAULT_MODEL_TYPE", "fast")
+    v1 = retrain(**common)
+    assert v1.pipeline.model_type == "fast" and v1.meta["params"]["model_type"] == "fast"
+    monkeypatch.setenv("CXLENS_DEFAULT_MODEL_TYPE", "ensemble")  # would need the encoder: not used below
+    v2 = retrain(**common)
+    assert v2.pipeline.model_type == "fast" and v2.meta["params"]["model_type"] == "fast"
+    with pytest.raises(DataError, match="model_type"):
+        retrain(**common, model_type="gpt")

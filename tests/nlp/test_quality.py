@@ -67,3 +67,17 @@ def test_shipped_default_model_is_the_ensemble_and_meets_the_floors(shipped_resu
     assert m["polarity_given_gold"]["accuracy"] >= ENSEMBLE_POLARITY_ACCURACY_FLOOR
     # lowest measured: customer_service 0.522 (the widest touchpoint, see docs/quality.md)
     assert all(v["f1"] >= 0.50 for v in m["touchpoints"]["per_label"].values()), m["touchpoints"]["per_label"]
+
+
+@pytest.mark.slow
+def test_shipped_default_model_rows_follow_the_fast_family_contract(shipped_result):
+    """The ensemble writes the same prediction rows as the fast family (evidence offsets into the text)."""
+    from tests.nlp.test_pipeline import TEXTS, check_row
+
+    texts = [*TEXTS, "", "👍👍", "Delivery was late again, but the driver was polite."]
+    rows = shipped_result.pipeline.predict(texts)
+    assert len(rows) == len(texts)
+    for row, text in zip(rows, texts):
+        check_row(row, text)
+    assert any(r["touchpoints"] for r in rows)
+    assert {t["touchpoint"] for t in rows[-1]["touchpoints"]} >= {"delivery"}
