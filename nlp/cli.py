@@ -128,13 +128,21 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_models(args: argparse.Namespace) -> int:
-    rows = ModelStore(args.models_dir).list()
-    if args.json:
+def printed_json_or_empty(rows: list, *, as_json: bool, what: str, root) -> bool:
+    """For a listing command: print ``rows`` as JSON, or say there are none; True when that was all."""
+    if as_json:
         print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return 0
+        return True
     if not rows:
-        print(f"no models in {ModelStore(args.models_dir).root}")
+        print(f"no {what} in {root}")
+        return True
+    return False
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    store = ModelStore(args.models_dir)
+    rows = store.list()
+    if printed_json_or_empty(rows, as_json=args.json, what="models", root=store.root):
         return 0
     print(f"{'name':<22}{'version':>8}  {'type':<8}{'created':<27}{'touchpoint F1':>14}{'sentiment F1':>14}  aliases")
     for r in rows:

@@ -100,12 +100,11 @@ def cmd_datasets_import(args: argparse.Namespace) -> int:
 
 
 def cmd_datasets_list(args: argparse.Namespace) -> int:
-    rows = _dstore(args).list()
-    if args.json:
-        print(json.dumps(rows, ensure_ascii=False, indent=2))
-        return 0
-    if not rows:
-        print(f"no datasets in {_dstore(args).root}")
+    from .cli import printed_json_or_empty
+
+    store = _dstore(args)
+    rows = store.list()
+    if printed_json_or_empty(rows, as_json=args.json, what="datasets", root=store.root):
         return 0
     print(f"{'name':<20}{'hash':<18}{'rows':>6}{'held out':>10}{'versions':>10}  {'created':<27}source")
     for r in rows:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from .errors import DataError
-from .pipeline import CommentPipeline, DocScores
+from .pipeline import CommentPipeline, DocScores, doc_polarity_weight
 from .schema import Example
 from .segmentation import Analysis
 
@@ -20,8 +20,9 @@ class EnsemblePipeline(CommentPipeline):
 
     def __init__(self, *, members: Sequence[str] = ("fast", "encoder"), member_params: dict[str, dict] | None = None,
                  weights: Sequence[float] | None = None, languages: tuple[str, ...] = ("ru", "en"),
-                 taxonomy=None) -> None:
-        super().__init__(model_type="ensemble", languages=languages, taxonomy=taxonomy)
+                 polarity_doc_weight: float | str = "auto", taxonomy=None) -> None:
+        super().__init__(model_type="ensemble", languages=languages, polarity_doc_weight=polarity_doc_weight,
+                         taxonomy=taxonomy)
         self.members = members
         self.member_params = member_params
         self.weights = weights
@@ -29,6 +30,7 @@ class EnsemblePipeline(CommentPipeline):
     def fit(self, examples: Sequence[Example], *, progress: Callable[[str], None] | None = None) -> "EnsemblePipeline":
         if len(self.members) < 2:
             raise DataError(field="members", expected="at least two model families", found=list(self.members))
+        self.polarity_doc_weight_ = doc_polarity_weight(examples, self.polarity_doc_weight)
         say = progress or (lambda m: None)
         fitted = []
         for family in self.members:

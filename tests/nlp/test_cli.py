@@ -33,6 +33,18 @@ def test_train_then_models_lists_the_version(trained, capsys):
     rows = json.loads(capsys.readouterr().out)
     assert [(r["name"], r["version"], r["model_type"]) for r in rows] == [("toy", "1", "fast")]
     assert "touchpoint_micro_f1" in rows[0]["metrics"]
+    assert main(["models", "--models-dir", str(trained)]) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:3] == ["name", "version", "type"] and table[1].split()[:3] == ["toy", "1", "fast"]
+
+
+def test_empty_listings_say_where_they_looked(tmp_path, capsys):
+    assert main(["models", "--models-dir", str(tmp_path / "m")]) == 0
+    assert capsys.readouterr().out.strip() == f"no models in {tmp_path / 'm'}"
+    assert main(["datasets", "list", "--data-dir", str(tmp_path / "d")]) == 0
+    assert capsys.readouterr().out.startswith("no datasets in ")
+    assert main(["models", "--models-dir", str(tmp_path / "m"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
 
 
 def test_predict_cp1251_semicolon_csv_skips_bad_rows(trained, tmp_path, capsys):

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pickle
 
+import numpy as np
 import pytest
 
 from nlp.errors import DataError, NotFittedError
@@ -162,3 +163,38 @@ def test_bad_document_type_names_the_row():
     pipe = CommentPipeline(threshold_folds=0).fit(_toy())
     with pytest.raises(DataError, match="row 1"):
         pipe.predict(["ok", 42])
+
+
+# -- the document's sentiment in touchpoint polarity ----------------------------------------------
+def _ex(sentiment, *polarities):
+    return Example(text="t", sentiment=sentiment, aspects=[Aspect(category=f"c{i}", polarity=p)
+                                                            for i, p in enumerate(polarities)])
+
+
+def test_doc_polarity_weight_is_learned_from_label_agreement():
+    from nlp.pipeline import doc_polarity_weight
+
+    # non-mixed comments: 3 of 4 touchpoint polarities equal the comment's sentiment -> 0.5 * (2 * 0.75 - 1)
+    data = [_ex("negative", "negative", "negative"), _ex("positive", "positive", "negative"),
+            _ex("mixed", "positive", "negative", "conflict"), _ex(None, "positive")]
+    assert doc_polarity_weight(data) == pytest.approx(0.25)
+    assert doc_polarity_weight([_ex("positive", "negative")]) == 0.0  # disagreement: clause alone
+    assert doc_polarity_weight([_ex("mixed", "negative")]) == 0.0  # nothing to measure on
+    assert doc_polarity_weight(data, 0.7) == 0.7
+    for bad in (1.5, -0.1, "yes", True):
+        with pytest.raises(DataError, match="polarity_doc_weight"):
+            doc_polarity_weight(data, bad)
+
+
+def test_document_sentiment_blends_into_clause_polarity():
+    pipe = CommentPipeline(threshold_folds=0, polarity_doc_weight=0.5).fit(_toy())
+    assert pipe.polarity_doc_weight_ == 0.5
+    P = np.array([[0.8, 0.1, 0.1], [0.2, 0.3, 0.5]])
+    S = np.array([[0.1, 0.7, 0.1, 0.1], [0.0, 0.0, 0.0, 1.0]])  # SENTIMENTS order; the 2nd is all 'mixed'
+    out = pipe._with_document(P, S, [0, 1])
+    np.testing.assert_allclose(out[0], 0.5 * P[0] + 0.5 * np.array([0.18, 0.71, 0.11]))
+    np.testing.assert_allclose(out[1], P[1])  # a mixed comment leaves the clause's polarity alone
+    np.testing.assert_allclose(out.sum(axis=1), 1.0)
+    del pipe.__dict__["polarity_doc_weight_"]  # a model saved before the option: the clause alone
+    np.testing.assert_allclose(pipe._with_document(P, S, [0, 1]), P)
+    assert CommentPipeline(threshold_folds=0).fit(_toy()).polarity_doc_weight_ == pytest.approx(0.5)  # toy agrees

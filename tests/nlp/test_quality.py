@@ -8,8 +8,8 @@ import pytest
 
 TOUCHPOINT_MICRO_F1_FLOOR = 0.70  # measured 0.719
 SENTIMENT_MACRO_F1_FLOOR = 0.72  # measured 0.741
-PAIR_MICRO_F1_FLOOR = 0.57  # measured 0.596
-POLARITY_ACCURACY_FLOOR = 0.79  # measured 0.810
+PAIR_MICRO_F1_FLOOR = 0.58  # measured 0.599
+POLARITY_ACCURACY_FLOOR = 0.80  # measured 0.823
 
 
 def test_seed_dev_quality_floors(seed_result):
@@ -36,8 +36,8 @@ def test_quality_is_stored_with_the_version(seed_result):
 # -- the shipped default model: the fast + encoder ensemble (nlp.config.SHIPPED_MODEL_TYPE) ------------------
 ENSEMBLE_TOUCHPOINT_MICRO_F1_FLOOR = 0.75  # measured 0.755
 ENSEMBLE_SENTIMENT_MACRO_F1_FLOOR = 0.80  # measured 0.824
-ENSEMBLE_PAIR_MICRO_F1_FLOOR = 0.63  # measured 0.653
-ENSEMBLE_POLARITY_ACCURACY_FLOOR = 0.83  # measured 0.850
+ENSEMBLE_PAIR_MICRO_F1_FLOOR = 0.63  # measured 0.656
+ENSEMBLE_POLARITY_ACCURACY_FLOOR = 0.83  # measured 0.861
 
 
 @pytest.fixture(scope="module")
