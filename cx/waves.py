@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from nlp.errors import DataError
-from nlp.io import decode_bytes, detect_format, iter_records, sniff_delimiter
+from nlp.io import decode_bytes, detect_format, iter_records, read_xlsx, sniff_delimiter
 
 from .config import ReportConfig, ScoreSpec
 
@@ -27,30 +27,6 @@ TRUE_WORDS = {"1", "true", "yes", "y", "x", "+", "да", "д", "key", "ключ�
 INTEGER_SCORES = {"nps", "csat", "ces"}
 
 
-def _read_xlsx(path: Path) -> tuple[list[str], list[tuple[int, dict | DataError]]]:
-    import openpyxl
-
-    try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except Exception as e:  # openpyxl raises several unrelated types for a broken file
-        raise DataError(f"cannot open workbook: {e}", source=str(path), expected="an .xlsx file") from e
-    try:
-        ws = wb.worksheets[0]
-        rows = ws.iter_rows(values_only=True)
-        header_row = next(rows, None)
-        if header_row is None:
-            return [], []
-        headers = [str(h).strip() if h is not None else "" for h in header_row]
-        out: list[tuple[int, dict | DataError]] = []
-        for i, vals in enumerate(rows, 1):
-            if vals is None or all(v is None or (isinstance(v, str) and not v.strip()) for v in vals):
-                continue
-            out.append((i, {h: v for h, v in zip(headers, vals) if h}))
-        return [h for h in headers if h], out
-    finally:
-        wb.close()
-
-
 def load_records(source: str | Path | IO) -> tuple[str, list[str], list[tuple[int, dict | DataError]]]:
     """(source name, headers in file order, [(row, record | DataError)]) for CSV, JSONL or XLSX."""
     name = str(source) if isinstance(source, (str, Path)) else getattr(source, "name", "<stream>")
@@ -58,7 +34,7 @@ def load_records(source: str | Path | IO) -> tuple[str, list[str], list[tuple[in
         p = Path(source)
         if not p.exists():
             raise DataError("file not found", source=name, expected="an existing file", found=name)
-        headers, recs = _read_xlsx(p)
+        headers, recs = read_xlsx(p)
         return name, headers, recs
     recs = list(iter_records(source))
     headers: list[str] = []

@@ -32,7 +32,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from .config import data_dir
 from .errors import DataError
-from .io import decode_bytes, iter_records, normalize_labeled_record, parse_touchpoints_cell
+from .io import decode_bytes, iter_records, normalize_labeled_record, parse_touchpoints_cell, read_xlsx
 from .schema import Aspect, Example, example_from_dict
 from .taxonomy import Taxonomy
 
@@ -248,34 +248,10 @@ def _load_json_items(path: Path) -> list[tuple[int, Any]]:
 
 
 def _iter_xlsx(path: Path) -> Iterator[tuple[int, dict | DataError]]:
-    try:
-        from openpyxl import load_workbook
-    except ImportError as e:  # pinned in pyproject; only missing in a broken install
-        raise DataError("reading .xlsx needs openpyxl", source=str(path)) from e
-    try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except Exception as e:  # noqa: BLE001 - any unreadable workbook is one clear data error
-        raise DataError(f"cannot read the workbook: {e}", source=str(path), expected="an .xlsx file") from None
-    try:
-        ws = wb.worksheets[0]
-        rows = ws.iter_rows(values_only=True)
-        header = next(rows, None)
-        if header is None:
-            return
-        names = [str(h).strip() if h is not None else "" for h in header]
-        for i, values in enumerate(rows, 1):
-            if values is None or all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
-                continue
-            rec = {}
-            for k, v in zip(names, values):
-                if not k:
-                    continue
-                if isinstance(v, float) and v.is_integer():
-                    v = int(v)
-                rec[k] = v if v is None or isinstance(v, str) else str(v)
-            yield i, rec
-    finally:
-        wb.close()
+    """Workbook rows as text cells, like CSV (whole-number floats as integers)."""
+    for i, rec in read_xlsx(path)[1]:
+        yield i, {k: v if v is None or isinstance(v, str) else str(int(v) if isinstance(v, float) and v.is_integer()
+                                                                  else v) for k, v in rec.items()}
 
 
 def _clean_flat_record(rec: dict) -> dict:
@@ -558,16 +534,7 @@ def read_labeled_file(path: str | Path, *, fmt: str = "auto", labels: Iterable[s
 
 def example_row(e: Example) -> dict[str, Any]:
     """The stored form of one example (JSONL training schema)."""
-    row: dict[str, Any] = {"id": e.id, "text": e.text}
-    if e.lang:
-        row["lang"] = e.lang
-    row["sentiment"] = e.sentiment
-    if e.aspects is not None:
-        row["aspects"] = [a.to_dict(e.text) for a in e.aspects]
-    for k, v in e.extra.items():
-        if k not in row:
-            row[k] = v
-    return row
+    return e.to_dict()
 
 
 # -- the store -------------------------------------------------------------------------------------

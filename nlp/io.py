@@ -113,6 +113,31 @@ def iter_records(source: str | Path | IO, *, fmt: str | None = None) -> Iterator
         yield i, {k: v for k, v in rec.items() if k}
 
 
+def read_xlsx(path: str | Path) -> tuple[list[str], list[tuple[int, dict[str, Any]]]]:
+    """The first sheet of a workbook: header names (blank ones dropped) and ``(row, {header: cell})`` for
+    every non-blank data row (row 1 = the first row under the header). Cell values are as openpyxl reads them."""
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as e:  # noqa: BLE001 - openpyxl raises several unrelated types for a broken file
+        raise DataError(f"cannot read the workbook: {e}", source=str(path), expected="an .xlsx file") from None
+    try:
+        rows = wb.worksheets[0].iter_rows(values_only=True)
+        header = next(rows, None)
+        if header is None:
+            return [], []
+        names = [str(h).strip() if h is not None else "" for h in header]
+        out = []
+        for i, values in enumerate(rows, 1):
+            if values is None or all(v is None or (isinstance(v, str) and not v.strip()) for v in values):
+                continue
+            out.append((i, {k: v for k, v in zip(names, values) if k}))
+        return [h for h in names if h], out
+    finally:
+        wb.close()
+
+
 def read_documents(source: str | Path | IO, *, fmt: str | None = None) -> tuple[list[Document], list[DataError]]:
     """Read input rows to classify. Bad rows are returned as errors; the others are kept."""
     docs, errors, seen = [], [], set()

@@ -519,3 +519,29 @@ class TestWriteAndStdin:
         docs, errors = read_documents("-")
         assert [d.text for d in docs] == ["a"]
         assert errors[0].row == 2 and errors[0].source == "<stdin>"
+
+
+def test_read_xlsx_first_sheet_rows_and_broken_files(tmp_path):
+    from openpyxl import Workbook
+
+    from cx.waves import load_records
+    from nlp.io import read_xlsx
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["text", None, " score "])
+    ws.append(["Счета с ошибками", "dropped: no header", 3.0])
+    ws.append([None, None, None])
+    ws.append(["  ", None, None])
+    ws.append(["ok", None, 10])
+    wb.save(tmp_path / "w.xlsx")
+    headers, rows = read_xlsx(tmp_path / "w.xlsx")
+    assert headers == ["text", "score"]
+    assert rows == [(1, {"text": "Счета с ошибками", "score": 3.0}), (4, {"text": "ok", "score": 10})]
+    assert load_records(tmp_path / "w.xlsx")[1:] == (headers, rows)
+
+    (tmp_path / "bad.xlsx").write_bytes(b"not a zip file")
+    for read in (read_xlsx, load_records):
+        with pytest.raises(DataError, match="cannot read the workbook") as e:
+            read(tmp_path / "bad.xlsx")
+        assert "bad.xlsx" in str(e.value)
