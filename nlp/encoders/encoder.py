@@ -146,6 +146,9 @@ class TextEncoder:
             torch.set_num_threads(int(num_threads))
         self.path = path
         self._tok_lock = threading.Lock()
+        # one forward pass at a time per process: torch already spreads one over all its threads, and two
+        # threads' passes at once oversubscribe the cores (each small op then waits for OpenMP threads)
+        self._run_lock = threading.Lock()
         self.prefix = prefix
         self.quantize = bool(quantize)
         self.device = device or ("cuda" if torch.cuda.is_available() and not quantize else "cpu")
@@ -231,10 +234,11 @@ class TextEncoder:
                     input_ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
                     mask[r, : len(row)] = 1
                 input_ids, mask = input_ids.to(self.device), mask.to(self.device)
-                hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
-                m = mask.unsqueeze(-1).to(hidden.dtype)
-                pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
-                pooled = torch.nn.functional.normalize(pooled.float(), p=2, dim=-1)
+                with self._run_lock:
+                    hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
+                    m = mask.unsqueeze(-1).to(hidden.dtype)
+                    pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
+                    pooled = torch.nn.functional.normalize(pooled.float(), p=2, dim=-1)
                 out[idx] = pooled.cpu().numpy()
         return out
 
