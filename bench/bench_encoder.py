@@ -194,6 +194,8 @@ def run_quality(only: list[str], settings: list[tuple[str, dict]], shared_arg: s
 
 
 def quality_settings(names: list[str]) -> list[tuple[str, dict]]:
+    from nlp.training import FAMILY_DEFAULTS
+
     base_enc = {"model_type": "encoder", "threshold_folds": 0, "clause_pooling": "none", "clause_training": True}
     known = {
         "fast": {"model_type": "fast"},
@@ -205,6 +207,7 @@ def quality_settings(names: list[str]) -> list[tuple[str, dict]]:
         "encoder-fp32": {**base_enc, "C": 4.0, "polarity_C": 4.0, "featurizer_params": {"quantize": False}},
         "ensemble": {"model_type": "ensemble", "member_params": {"fast": qs_recommended(),
                                                                  "encoder": dict(RECOMMENDED_ENCODER)}},
+        "shipped": {"model_type": "ensemble", **FAMILY_DEFAULTS["ensemble"]},  # the default family as shipped
     }
     out = []
     for n in names:
@@ -246,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", action="append", default=[], metavar="DATASET", help="quality: data set name (repeatable)")
     ap.add_argument("--settings", default="fast,encoder",
                     help="quality: comma list of fast, encoder (recommended), encoder-base, encoder-C1, encoder-C16, "
-                         "encoder-tf3, encoder-fp32, ensemble; NAME:key=json+key=json overrides options (e.g. encoder:C=16+clause_pooling=\"max\")")
+                         "encoder-tf3, encoder-fp32, ensemble, shipped (the default ensemble as shipped); NAME:key=json+key=json overrides options (e.g. encoder:C=16+clause_pooling=\"max\")")
     ap.add_argument("--shared", default=None, help="quality: shared folder holding data/")
     ap.add_argument("--_child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--_model", default=None, help=argparse.SUPPRESS)
