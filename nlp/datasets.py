@@ -247,11 +247,16 @@ def _load_json_items(path: Path) -> list[tuple[int, Any]]:
     return out
 
 
+def _cell_text(v: Any) -> str | None:
+    """A workbook cell as CSV would have it: text, a whole-number float without ``.0``, empty as None."""
+    if v is None or isinstance(v, str):
+        return v
+    return str(int(v) if isinstance(v, float) and v.is_integer() else v)
+
+
 def _iter_xlsx(path: Path) -> Iterator[tuple[int, dict | DataError]]:
-    """Workbook rows as text cells, like CSV (whole-number floats as integers)."""
     for i, rec in read_xlsx(path)[1]:
-        yield i, {k: v if v is None or isinstance(v, str) else str(int(v) if isinstance(v, float) and v.is_integer()
-                                                                  else v) for k, v in rec.items()}
+        yield i, {k: _cell_text(v) for k, v in rec.items()}
 
 
 def _clean_flat_record(rec: dict) -> dict:
@@ -532,11 +537,6 @@ def read_labeled_file(path: str | Path, *, fmt: str = "auto", labels: Iterable[s
     return result, errors
 
 
-def example_row(e: Example) -> dict[str, Any]:
-    """The stored form of one example (JSONL training schema)."""
-    return e.to_dict()
-
-
 # -- the store -------------------------------------------------------------------------------------
 @dataclass
 class ImportResult:
@@ -624,7 +624,7 @@ class DatasetStore:
             return self._save(name, examples, source=source, fmt=fmt, skipped=skipped, taxonomy=taxonomy, note=note)
 
     def _save(self, name, examples, *, source, fmt, skipped, taxonomy, note) -> ImportResult:
-        rows = [example_row(e) for e in examples]
+        rows = [e.to_dict() for e in examples]
         digest = content_hash(rows)
         d = self.root / name
         d.mkdir(parents=True, exist_ok=True)

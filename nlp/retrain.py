@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from .config import DEFAULT_MODEL_NAME, default_model_type
-from .datasets import (EVAL_SHARE, DatasetStore, apply_mapping, check_taxonomy_change, example_row, is_eval_row,
+from .datasets import (EVAL_SHARE, DatasetStore, apply_mapping, check_taxonomy_change, is_eval_row,
                        label_distribution, split_eval, taxonomy_info, text_bucket, unknown_labels)
 from .errors import DataError
 from .evaluation import evaluate_predictions
@@ -30,7 +30,7 @@ from .schema import Example
 from .seed import seed_split_path
 from .store import ModelStore
 from .taxonomy import Taxonomy, load_taxonomy
-from .training import FAMILY_DEFAULTS, _merged, _summary, fingerprint, make_pipeline
+from .training import _summary, family_options, fingerprint, make_pipeline
 
 HELDOUT_FILE = "heldout.jsonl"
 SEED_DEV = "seed_dev"
@@ -176,7 +176,7 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
         warnings.append(f"no training examples for: {', '.join(missing)} (the model cannot predict them)")
 
     # fit
-    opts = _merged(FAMILY_DEFAULTS.get(model_type, {}), dict(params or {}))
+    opts = family_options(model_type, params)
     pipeline = make_pipeline(model_type, taxonomy=taxonomy, **dict(params or {}))
     say(f"training on {len(train)} rows")
     t0 = time.perf_counter()
@@ -215,7 +215,7 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
     with open(vdir / HELDOUT_FILE, "w", encoding="utf-8") as fh:
         for g, ex in groups.items():
             for e in ex:
-                fh.write(json.dumps({**example_row(e), "group": g}, ensure_ascii=False) + "\n")
+                fh.write(json.dumps({**e.to_dict(), "group": g}, ensure_ascii=False) + "\n")
     comparison = compare(groups, cand_preds, base_preds, candidate={"name": name, "version": version},
                          production={"name": name, "version": base.version} if base is not None else None,
                          n_boot=policy.n_boot, seed=policy.seed)

@@ -31,9 +31,7 @@ FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
 
 def make_pipeline(model_type: str, **options: Any) -> CommentPipeline:
     """An unfitted pipeline of a model family (``fast``, ``encoder`` or ``ensemble`` of the two)."""
-    if model_type not in FAMILY_DEFAULTS:
-        raise DataError(field="model_type", expected=f"one of {list(FAMILY_DEFAULTS)}", found=model_type)
-    opts = _merged(FAMILY_DEFAULTS[model_type], options)
+    opts = family_options(model_type, options)
     if model_type == "ensemble":
         from .ensemble import EnsemblePipeline
 
@@ -41,8 +39,12 @@ def make_pipeline(model_type: str, **options: Any) -> CommentPipeline:
     return CommentPipeline(model_type=model_type, **opts)
 
 
-def _merged(defaults: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` over a family's defaults; an ensemble's ``member_params`` merge member by member."""
+def family_options(model_type: str, options: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The pipeline options of a model family: ``options`` over its :data:`FAMILY_DEFAULTS`; an ensemble's
+    ``member_params`` merge member by member."""
+    if model_type not in FAMILY_DEFAULTS:
+        raise DataError(field="model_type", expected=f"one of {list(FAMILY_DEFAULTS)}", found=model_type)
+    defaults, options = FAMILY_DEFAULTS[model_type], dict(options or {})
     out = {**defaults, **options}
     if "member_params" in defaults and options.get("member_params"):
         d, o = defaults["member_params"], options["member_params"]
@@ -159,7 +161,7 @@ def train_model(train_paths: Sequence[str | Path], *, dev_path: str | Path | Non
         tuned = finetuned_encoder(examples, root=store.root / ".encoders", base=encoder, epochs=finetune_epochs,
                                   progress=say)
         params = with_encoder(model_type, params, encoder=tuned)
-    opts = _merged(FAMILY_DEFAULTS.get(model_type, {}), params)
+    opts = family_options(model_type, params)
     pipeline = make_pipeline(model_type, taxonomy=taxonomy, **params)
     t0 = time.perf_counter()
     pipeline.fit(examples, progress=say)
