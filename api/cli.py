@@ -25,10 +25,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from nlp.io import read_documents, write_jsonl
     from nlp.store import ModelStore, ensure_default_model
 
+    from nlp.progress import message
+
     store = ModelStore(args.models_dir)
     if not store.versions("cx-touchpoints"):
-        print("Training the default model from the bundled CX seed set (one-off) ...", file=sys.stderr)
-    pipeline = ensure_default_model(store.root)
+        message("training the default model from the bundled CX seed set (one-off; progress below) ...")
+    pipeline = ensure_default_model(store.root, progress=message)
     src = Path(str(resources.files("nlp.data").joinpath("demo", "comments.csv")))
     docs, _ = read_documents(src)
     preds = pipeline.predict(docs)
@@ -83,10 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from nlp.progress import TerminalSink, reporting
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.func(args) or 0)
+        with reporting(TerminalSink()):  # progress of long work on stderr (never stdout)
+            return int(args.func(args) or 0)
     except CxlensError as e:
         print(f"cxlens: error: {e}", file=sys.stderr)
         return 2

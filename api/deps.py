@@ -1,6 +1,7 @@
 """Request dependencies (``Annotated`` aliases used by the routes)."""
 from __future__ import annotations
 
+import hashlib
 import time
 from typing import Annotated, Iterator
 
@@ -44,10 +45,17 @@ def get_current_key(
     """The caller: a valid API key, or the anonymous local user when ``allow_anonymous`` is on.
     A presented but unknown/revoked key is always 401. Applies the per-key rate limit."""
     token = (bearer.credentials if bearer is not None else None) or header_key
+    client = _client(request)
     if token:
+        failures = request.app.state.auth_failures
+        wait = failures.wait_for(client)  # cheap: no database lookup for an address that keeps failing
+        if wait > 0:
+            raise RateLimited("too many failed authentications from this address; retry later",
+                              code="auth_rate_limited", headers={"Retry-After": str(failures.retry_after(wait))})
         with request.app.state.sessionmaker() as session:
             principal = authenticate(session, token.strip(), pepper=settings.key_pepper)
             if principal is None:
+                failures.acquire(client)
                 raise Unauthorized("invalid or revoked API key", code="invalid_api_key")
             _touch_throttled(request, session, principal.key_id)
     elif settings.allow_anonymous:
@@ -56,12 +64,32 @@ def get_current_key(
         raise Unauthorized("an API key is required (Authorization: Bearer <key> or X-API-Key)",
                            code="missing_api_key")
     limiter = request.app.state.limiter
-    wait = limiter.acquire(principal.bucket if principal.key_id else f"anon:{_client(request)}")
+    # per key (hashed token, as the middleware that rejects cheaply sees it) or per anonymous address
+    wait = limiter.acquire(cost_bucket(token, client) if principal.key_id else f"anon:{client}")
     if wait > 0:
         raise RateLimited("rate limit exceeded; retry later",
                           headers={"Retry-After": str(limiter.retry_after(wait))})
     request.state.principal = principal
+    request.state.cost_bucket = cost_bucket(token, client)
     return principal
+
+
+def cost_bucket(token: str | None, client: str) -> str:
+    """The character-budget bucket of a request: the presented key (hashed; the middleware sees the same
+    headers before authentication), or the client address for anonymous calls."""
+    if token:
+        return "k:" + hashlib.sha256(token.strip().encode("utf-8")).hexdigest()[:32]
+    return f"anon:{client}"
+
+
+def token_from_headers(headers: dict[bytes, bytes]) -> str | None:
+    """The API key of raw ASGI headers, as ``get_current_key`` reads it (Bearer first, then X-API-Key)."""
+    auth = headers.get(b"authorization", b"").decode("latin-1")
+    scheme, _, cred = auth.partition(" ")
+    if scheme.lower() == "bearer" and cred.strip():
+        return cred.strip()
+    key = headers.get(b"x-api-key", b"").decode("latin-1").strip()
+    return key or None
 
 
 #: ``last_used_at`` is written at most this often per key (it is a DB write on the request path)

@@ -8,7 +8,12 @@ unexpected exceptions become a 500 with no stack trace in the body (it goes to t
 from __future__ import annotations
 
 import logging
-from typing import Any, Sequence
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -85,8 +90,81 @@ class Unavailable(ApiError):
     status_code, code = 503, "unavailable"
 
 
+class MethodNotAllowed(ApiError):
+    status_code, code = 405, "method_not_allowed"
+
+    def __init__(self, allowed: Sequence[str], message: str = "method not allowed") -> None:
+        super().__init__(message, headers={"Allow": ", ".join(sorted(set(allowed)))})
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every documented method for this request's path (for the ``Allow`` header of a 405), from the app's
+    OpenAPI paths: Starlette alone names only the first route that matched the path."""
+    table = getattr(request.app.state, "allow_table", None)
+    if table is None:
+        table = []
+        for template, item in (request.app.openapi().get("paths") or {}).items():
+            pattern = "".join("[^/]+" if part.startswith("{") else re.escape(part)
+                              for part in re.split(r"(\{[^}]+\})", template))
+            table.append((re.compile(f"^{pattern}$"), {m.upper() for m in item if m.lower() in _HTTP_METHODS}))
+        request.app.state.allow_table = table
+    path = request.url.path
+    methods: set[str] = set()
+    for rx, ms in table:
+        if rx.match(path):
+            methods |= ms
+    return sorted(methods)
+
+
+_HTTP_METHODS = {"get", "put", "post", "delete", "patch", "options", "head", "trace"}
+
+
+# -- no server paths in what clients see ---------------------------------------------------------------
+SERVER_PATH = "<server path>"
+#: absolute POSIX paths (two or more segments) and Windows drive paths; API routes are not paths
+_ABS_PATH = re.compile(
+    r"(?<![\w.:/~-])(?:/(?!v1/|docs\b|redoc\b|openapi\.json|health\b|ready\b)(?:[^\s'\"/<>|;,()\[\]{}]+/)+"
+    r"[^\s'\"/<>|;,()\[\]{}]*|[A-Za-z]:\\(?:[^\s'\"\\<>|]+\\)*[^\s'\"\\<>|]*)")
+_server_roots: set[str] = set()
+
+
+def register_server_paths(paths: Iterable[Any]) -> None:
+    """Directories of this service (data, spool, models, ...) that error texts must never show."""
+    for p in paths:
+        if p:
+            try:
+                _server_roots.add(str(Path(p).expanduser().resolve()))
+            except (OSError, RuntimeError):
+                pass
+            _server_roots.add(str(p))
+
+
+register_server_paths([os.getcwd(), Path.home(), sys.prefix, tempfile.gettempdir()])
+
+
+def scrub_paths(text: Any) -> Any:
+    """``text`` with every absolute server path replaced by ``<server path>`` (non-strings unchanged)."""
+    if not isinstance(text, str) or ("/" not in text and "\\" not in text):
+        return text
+    for root in sorted(_server_roots, key=len, reverse=True):
+        if len(root) > 1 and root in text:
+            text = re.sub(re.escape(root) + r"(?:[/\\][^\s'\"<>|;,()\[\]{}]*)?", SERVER_PATH, text)
+    return _ABS_PATH.sub(SERVER_PATH, text)
+
+
 def error_body(code: str, message: str, details: Sequence[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"error": {"code": code, "message": message, "details": list(details or [])}}
+    """The one error shape; messages never carry server paths (the original is logged)."""
+    clean = scrub_paths(message)
+    out_details = []
+    for d in details or []:
+        d = dict(d)
+        if "msg" in d:
+            d["msg"] = scrub_paths(d["msg"])
+        out_details.append(d)
+    if clean != message or any(a.get("msg") != b.get("msg") for a, b in zip(out_details, details or [])):
+        log.info("client error %s (server paths hidden from the client): %s %s", code, message,
+                 [d.get("msg") for d in details or []])
+    return {"error": {"code": code, "message": clean, "details": out_details}}
 
 
 def error_response(status: int, code: str, message: str, details: Sequence[dict[str, Any]] | None = None,
@@ -118,10 +196,22 @@ async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
     return error_response(exc.status_code, exc.code, exc.message, exc.details, exc.headers)
 
 
-async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+#: FastAPI's answer when a JSON body cannot be parsed at all (e.g. nested too deeply for the parser)
+_BODY_PARSE_ERROR = "There was an error parsing the body"
+
+
+async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = STATUS_CODES.get(exc.status_code, "error")
     message = exc.detail if isinstance(exc.detail, str) else code.replace("_", " ")
-    return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+    headers = dict(getattr(exc, "headers", None) or {})
+    if exc.status_code == 400 and message == _BODY_PARSE_ERROR:  # one code for every unparseable JSON body
+        code, message = "invalid_json", "the request body is not valid JSON (or is nested too deeply)"
+    if exc.status_code == 405:  # Starlette names only the first route that matched the path
+        allowed = allowed_methods(request)
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
+        message = f"method {request.method} not allowed here; allowed: {headers.get('Allow', 'none')}"
+    return error_response(exc.status_code, code, message, headers=headers or None)
 
 
 async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -17,9 +17,11 @@ from fastapi.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from . import db
-from .errors import install_error_handlers
-from .middleware import BodyLimitMiddleware
-from .routes import classify, health, jobs, keys, models, reports, taxonomy, training
+from nlp import config as nlp_config
+
+from .errors import install_error_handlers, register_server_paths
+from .middleware import BodyLimitMiddleware, CostGateMiddleware, SecurityHeadersMiddleware
+from .routes import classify, docs, health, jobs, keys, models, reports, taxonomy, training
 from .services.jobs import JobWorker
 from .services.models import ModelService
 from .services.ratelimit import TokenBucketLimiter
@@ -30,6 +32,8 @@ from .settings import Settings
 log = logging.getLogger("cxlens.api")
 
 UPLOAD_PATHS = {"/v1/jobs", "/v1/reports", "/v1/datasets"}
+#: routes whose CPU cost is paid from the key's character budget
+COST_PATHS = {"/v1/classify"}
 
 DESCRIPTION = """
 Offline text analysis of customer-experience survey comments (Russian first, English second):
@@ -95,6 +99,7 @@ def create_app(settings: Settings | None = None, *, loader: Callable[[str], Any]
             engine.dispose()
 
     app = FastAPI(title="cxlens API", version="1.0.0", description=DESCRIPTION, lifespan=lifespan,
+                  docs_url=None, redoc_url=None,  # served locally by api.routes.docs (no CDN)
                   openapi_tags=[
                       {"name": "classify", "description": "Classify a few comments now"},
                       {"name": "jobs", "description": "Large batches in the background"},
@@ -105,17 +110,24 @@ def create_app(settings: Settings | None = None, *, loader: Callable[[str], Any]
                       {"name": "health", "description": "Liveness and readiness"},
                   ])
     app.state.settings = settings
+    register_server_paths([settings.spool_dir, settings.models_dir, nlp_config.data_dir()])
     app.state.engine = engine
     app.state.sessionmaker = factory
     app.state.models = model_service
     app.state.limiter = TokenBucketLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
+    app.state.char_budget = TokenBucketLimiter(settings.char_budget_per_minute, settings.char_budget_burst)
+    app.state.auth_failures = TokenBucketLimiter(settings.auth_failures_per_minute, settings.auth_failure_burst)
     app.state.worker = None
     app.state.key_last_touch = {}
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, limit_for=_limit_for(settings))
+    app.add_middleware(CostGateMiddleware, limiter=app.state.char_budget, paths=COST_PATHS,
+                       requests=app.state.limiter, auth_failures=app.state.auth_failures)
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: every answer gets the headers, errors too
     for r in (health, classify, jobs, reports, models, taxonomy, keys):
         app.include_router(r.router)
     app.include_router(training.router)  # retraining: datasets, feedback, training jobs, promote, rollback
+    docs.install(app)  # Swagger UI and ReDoc from local assets
     return app
 
 

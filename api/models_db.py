@@ -53,6 +53,8 @@ class Job(Base):
     input_format: Mapped[str] = mapped_column(String(8))  # jsonl | csv
     input_name: Mapped[str] = mapped_column(String(300), default="")
     input_bytes: Mapped[int] = mapped_column(Integer, default=0)
+    #: the upload's encoding decision (``nlp.encoding.Decoding.to_dict()`` as JSON text), once read
+    input_encoding: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: estimated number of input rows (line count at upload); exact once done
     rows_total: Mapped[int | None] = mapped_column(Integer, nullable=True)
     #: checkpoint: the last input row number whose result is committed

@@ -34,19 +34,35 @@ class ErrorResponse(BaseModel):
     ]})
 
 
-def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses=`` entry for the given error statuses."""
-    desc = {400: "Bad request", 401: "Missing or invalid API key", 403: "The key's role does not allow this",
-            404: "Not found (or not yours)", 409: "Conflict with the resource's state", 413: "Payload too large",
-            415: "Unsupported media type", 422: "Validation error", 429: "Rate limit exceeded (see Retry-After)",
-            503: "Not ready"}
-    return {c: {"model": ErrorResponse, "description": desc.get(c, "Error")} for c in codes}
+ERROR_DESCRIPTIONS = {400: "Bad request (e.g. a body that is not valid JSON)", 401: "Missing or invalid API key",
+                      403: "The key's role does not allow this", 404: "Not found (or not yours)",
+                      405: "Method not allowed (see Allow)", 409: "Conflict with the resource's state",
+                      413: "Payload too large", 415: "Unsupported media type", 422: "Validation error",
+                      429: "Rate limit or budget exceeded (see Retry-After)", 503: "Not ready"}
+
+
+def error_responses(*codes: int, json_route: bool = True) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses=`` entry for the given error statuses. ``json_route=False`` for routes whose
+    success answer is not JSON (HTML, Markdown, files): errors are still ``application/json``."""
+    if json_route:
+        return {c: {"model": ErrorResponse, "description": ERROR_DESCRIPTIONS.get(c, "Error")} for c in codes}
+    return {c: {"description": ERROR_DESCRIPTIONS.get(c, "Error"),
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorResponse"}}}}
+            for c in codes}
+
+
+#: a model spec: ``name`` or ``name@version`` (api.services.models.SPEC_RE)
+SPEC_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}(@[A-Za-z0-9][A-Za-z0-9._+-]{0,49})?$"
+#: an optional model spec: empty means the default model
+OPTIONAL_SPEC_PATTERN = r"^([A-Za-z0-9][A-Za-z0-9._-]{0,99}(@[A-Za-z0-9][A-Za-z0-9._+-]{0,49})?)?$"
 
 
 # ------------------------------------------------------------------------------------------------
 # classification
 # ------------------------------------------------------------------------------------------------
 DOCUMENT_SCHEMA: dict[str, Any] = {
+    "description": "a document object or a bare string; each item is validated on its own, so a bad item "
+                   "(e.g. without `text`) is reported in `errors` and never fails the others",
     "anyOf": [
         {
             "type": "object",
@@ -57,10 +73,10 @@ DOCUMENT_SCHEMA: dict[str, Any] = {
                 "text": {"type": "string", "description": "the comment (at most `max_chars_per_doc` characters)"},
                 "lang": {"type": "string", "description": "language code (ru, en); detected when absent"},
             },
-            "required": ["text"],
             "additionalProperties": True,
         },
         {"type": "string", "description": "a bare comment text"},
+        {"description": "anything else: reported as an invalid document in `errors`"},
     ],
 }
 
@@ -71,7 +87,7 @@ DocumentItem = Annotated[Any, WithJsonSchema(DOCUMENT_SCHEMA)]
 class ClassifyRequest(BaseModel):
     documents: list[DocumentItem] = Field(min_length=1, description="at most `max_docs_per_request` documents")
     model: str | None = Field(None, description="model `name` or `name@version`; default: the service's model",
-                              examples=["cx-touchpoints"])
+                              examples=["cx-touchpoints"], json_schema_extra={"pattern": OPTIONAL_SPEC_PATTERN})
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"documents": [{"id": "a1", "text": "Менеджер отличный, но счета всегда приходят с ошибками."},
@@ -158,7 +174,8 @@ class ClassifyResponse(BaseModel):
 # ------------------------------------------------------------------------------------------------
 class JobCreateJSON(BaseModel):
     documents: list[DocumentItem] = Field(min_length=1)
-    model: str | None = Field(None, description="model `name` or `name@version`")
+    model: str | None = Field(None, description="model `name` or `name@version`",
+                              json_schema_extra={"pattern": OPTIONAL_SPEC_PATTERN})
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"documents": [{"id": "r1", "text": "Доставка опять задержалась на неделю."},
@@ -176,6 +193,10 @@ class JobInput(BaseModel):
     name: str
     format: str
     bytes: int
+    encoding: dict[str, Any] | None = Field(
+        None, description="the file-level encoding decision once the worker has read the upload: `encoding` "
+                          "(utf-8, cp1251, ...), `bom`, `confidence` (legacy encodings), `invalid_bytes_replaced`, "
+                          "`decision` (one readable line)")
 
 
 class JobProgress(BaseModel):
@@ -185,6 +206,10 @@ class JobProgress(BaseModel):
     failed: int
     checkpoint_row: int = Field(description="the last input row whose result is committed")
     percent: float
+    done: int = Field(description="rows finished (ok + failed), as `rows_processed`")
+    total: int | None = Field(None, description="as `rows_total`")
+    eta_s: float | None = Field(None, description="estimated seconds left at this run's rate so far (0 when "
+                                                  "finished, null before the first chunk)")
 
 
 class JobRowError(BaseModel):
@@ -217,6 +242,7 @@ class JobOut(BaseModel):
 
 class JobList(BaseModel):
     jobs: list[JobOut]
+    next_cursor: str | None = Field(None, description="pass as `?cursor=` for the next page; null on the last page")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -261,7 +287,8 @@ class ModelList(BaseModel):
 
 
 class DefaultModelRequest(BaseModel):
-    model: str = Field(description="`name` or `name@version`", examples=["cx-touchpoints@2"])
+    model: str = Field(description="`name` or `name@version`", examples=["cx-touchpoints@2"],
+                       json_schema_extra={"pattern": SPEC_PATTERN})
 
 
 class TouchpointOut(BaseModel):

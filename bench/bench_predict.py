@@ -22,6 +22,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
+def cpu_model() -> str:
+    """The CPU model name and whether it has AVX-512 / VNNI (Linux; ``platform.processor()`` elsewhere)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return platform.processor()
+    name = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    ext = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_tile") if f in flags]
+    return f"{name} ({', '.join(ext) or 'no AVX2'})"
+
+
 def corpus(n: int) -> list[dict]:
     from nlp.io import read_labeled
     from nlp.seed import seed_split_path
@@ -111,11 +123,14 @@ def main() -> int:
                                   "--model-type", args.model_type], check=True, capture_output=True, text=True, env=env)
             if which != "train":
                 results[which] = json.loads(out.stdout.strip().splitlines()[-1])
-    results["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(), "n": args.n,
-                          "model_type": args.model_type, "date": time.strftime("%Y-%m-%d %H:%M"),
+                results[which]["load_average_after"] = os.getloadavg()[0]  # others' jobs skew the numbers
+    results["machine"] = {"cpus": os.cpu_count(), "cpu_model": cpu_model(), "python": platform.python_version(),
+                          "n": args.n, "model_type": args.model_type, "date": time.strftime("%Y-%m-%d %H:%M"),
                           "load_average": os.getloadavg()}
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
+    m = results["machine"]
+    print(f"{m['cpu_model']}, {m['cpus']} CPUs, load average {m['load_average'][0]:.2f} at the end")
     print(f"| pipeline | comments/s | seconds for {args.n:,} | peak RSS MB (main / largest worker) |\n|---|---|---|---|")
     for name, label in (("ours", f"cxlens {args.model_type} (full pipeline), 1 process"),
                         ("ours2", f"cxlens {args.model_type} (full pipeline), predict(n_jobs=2)"), ("baseline", "TF-IDF + LR sentiment only")):

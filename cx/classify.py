@@ -26,12 +26,19 @@ def load_model(spec: str = DEFAULT_MODEL_NAME, *, models_dir: str | Path | None 
     except ModelNotFoundError:
         if not (train_default and spec == DEFAULT_MODEL_NAME):
             raise
+        from nlp.progress import message
+
         if announce:
             print(f"cxlens: training the default model '{DEFAULT_MODEL_NAME}' from the seed set…", file=sys.stderr)
-        return store.ensure_default_model(models_dir)
+        return store.ensure_default_model(models_dir, progress=message)
 
 
 def classify(answers: pd.DataFrame, pipeline: Any) -> list[dict[str, Any]]:
     """Prediction rows for the answers' comments (``Pipeline.predict``); ids are the answer ids."""
+    from nlp.progress import task
+
     docs = answers_to_documents(answers)
-    return pipeline.predict(docs) if docs else []
+    if not docs:
+        return []
+    with task("classifying", total=len(docs), unit="comment") as t:
+        return pipeline.predict(docs, progress=t.update)

@@ -125,12 +125,17 @@ def run_report(args: argparse.Namespace) -> int:
         pipe = load_model(args.model, models_dir=args.models_dir, announce=True)
         preds = classify(answers, pipe)
         model = {"name": str(getattr(pipe, "name", args.model)), "version": str(getattr(pipe, "version", ""))}
+    from nlp.progress import message
+
+    message(f"building the report: {len(answers):,} answers, {len(preds):,} labeled comments")
     report = build_report(answers, preds, cfg, data_errors=errors, source=str(args.answers), model=model)
     if errors:
         print(f"cxlens: {len(errors)} data problem(s) reported and excluded; first: {errors[0]}", file=sys.stderr)
     for w in report["warnings"]:
         print(f"cxlens: warning: {w}", file=sys.stderr)
     for fmt, dest in outs:
+        if dest != "-":
+            message(f"writing {dest}")
         written = write_output(report, fmt, dest)
         for p in written:
             print(f"cxlens: wrote {p}", file=sys.stderr)

@@ -16,7 +16,8 @@ import numpy as np
 import pandas as pd
 
 from nlp.errors import DataError
-from nlp.io import decode_bytes, detect_format, iter_records, read_xlsx, sniff_delimiter
+from nlp.encoding import log_decision
+from nlp.io import decode_bytes, decode_bytes_info, detect_format, iter_records, read_xlsx, sniff_delimiter
 
 from .config import ReportConfig, ScoreSpec
 
@@ -51,12 +52,13 @@ def load_records(source: str | Path | IO) -> tuple[str, list[str], list[tuple[in
 def _read_csv_fast(path: Path) -> pd.DataFrame | None:
     """A well-formed CSV through pandas' C parser (same decoding and delimiter sniffing as :mod:`nlp.io`);
     None when the file is not CSV or has malformed rows (the row-by-row reader then reports them)."""
-    text = decode_bytes(path.read_bytes())
+    text, decision = decode_bytes_info(path.read_bytes())  # the one decoding rule (nlp.encoding)
     if detect_format(str(path), text) != "csv":
         return None
+    log_decision(str(path), decision)
     try:
-        raw = pd.read_csv(io.StringIO(text), sep=sniff_delimiter(text[:8192]), dtype=str, keep_default_na=False,
-                          na_filter=False, engine="c")
+        sep = sniff_delimiter(text[:8192], complete=len(text) <= 8192)
+        raw = pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False, engine="c")
     except (pd.errors.ParserError, ValueError):
         return None
     raw.columns = [str(c).strip() for c in raw.columns]

@@ -15,7 +15,6 @@
 """
 from __future__ import annotations
 
-import csv
 import json
 import warnings
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from .cells import csv_writer
 from .datasets import normalize_text
 from .errors import DataError, NotFittedError
 from .schema import Document
@@ -196,7 +196,7 @@ def export_queue(scored: Scored, picks: Sequence[int], out_dir: str | Path, *, m
     out.mkdir(parents=True, exist_ok=True)
     csv_path = out / "queue.csv"
     with open(csv_path, "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv.writer(fh, delimiter=";")
+        w = csv_writer(fh, delimiter=";")  # spreadsheet-safe cells (nlp.cells)
         w.writerow(["id", "text", "sentiment", "touchpoints", "predicted_sentiment", "predicted_touchpoints",
                     "uncertainty"])
         for i in picks:

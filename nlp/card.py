@@ -84,8 +84,12 @@ def render_card(meta: Mapping[str, Any], *, comparison: Mapping[str, Any] | None
                     [[c, v["precision"], v["recall"], v["f1"], v["support"]]
                      for c, v in seed_full["touchpoints"]["per_label"].items()])
     thr = meta.get("thresholds") or {}
-    if thr:
-        L += ["", "Decision thresholds: " + ", ".join(f"{k} {v:.3f}" for k, v in thr.items())]
+    flat = {k: v for k, v in thr.items() if isinstance(v, (int, float))}
+    if flat:
+        L += ["", "Decision thresholds: " + ", ".join(f"{k} {v:.3f}" for k, v in flat.items())]
+    for member, member_thr in ((k, v) for k, v in thr.items() if isinstance(v, dict) and v):  # an ensemble's
+        L += ["", f"Decision thresholds ({member} member): "
+              + ", ".join(f"{k} {v:.3f}" for k, v in member_thr.items())]
     L.append("")
 
     if comparison:

@@ -10,6 +10,7 @@ from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.special import expit
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils.validation import check_is_fitted
@@ -106,9 +107,56 @@ class TouchpointDetector(NewParamDefaults, BaseEstimator):
         check_is_fitted(self, "estimators_")
         n = X.shape[0]
         out = np.empty((n, len(self.estimators_)), dtype=float)
+        stacked = self._stacked(X)
+        if stacked is None:
+            for j, est in enumerate(self.estimators_):
+                out[:, j] = est if isinstance(est, float) else est.predict_proba(X)[:, 1]
+            return out
+        cols, W, b = stacked
         for j, est in enumerate(self.estimators_):
-            out[:, j] = est if isinstance(est, float) else est.predict_proba(X)[:, 1]
+            if isinstance(est, float):
+                out[:, j] = est
+        if cols:
+            # one sparse product for all labels: column j of X @ W is X @ coef_j.T, the same sums in the same
+            # order as each estimator's decision_function (csr_matvecs / csr_matvec), then the same expit
+            scores = X @ W + b
+            expit(scores, out=scores)
+            out[:, cols] = scores
         return out
+
+    def _stacked(self, X):
+        """(label columns, coefficients [features, labels], intercepts) of the logistic regressions, for a CSR
+        ``X`` they can score together; ``None`` (score one by one, through scikit-learn) otherwise."""
+        if not (sp.issparse(X) and X.format == "csr" and X.ndim == 2 and X.dtype in (np.float32, np.float64)):
+            return None
+        cached = self.__dict__.get("_stack_cache")
+        if cached is None:
+            cols, coefs, icpts = [], [], []
+            for j, est in enumerate(self.estimators_):
+                if isinstance(est, float):
+                    continue
+                coef = getattr(est, "coef_", None)
+                if (not isinstance(est, LogisticRegression) or coef is None or coef.shape[0] != 1
+                        or len(est.classes_) != 2 or coef.dtype != np.float64):
+                    cached = self._stack_cache = (False,)
+                    break
+                cols.append(j)
+                coefs.append(coef[0])
+                icpts.append(float(np.asarray(est.intercept_).reshape(-1)[0]))
+            else:
+                if coefs and len({c.shape[0] for c in coefs}) != 1:
+                    cached = self._stack_cache = (False,)
+                else:
+                    W = np.ascontiguousarray(np.vstack(coefs).T) if coefs else None
+                    cached = self._stack_cache = (True, cols, W, np.asarray(icpts, dtype=np.float64))
+        if not cached[0] or (cached[2] is not None and X.shape[1] != cached[2].shape[0]):
+            return None
+        return cached[1], cached[2], cached[3]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        state.pop("_stack_cache", None)
+        return state
 
     def predict(self, X) -> np.ndarray:
         return (self.predict_proba(X) >= self.thresholds_).astype(int)

@@ -8,7 +8,8 @@ from pathlib import Path
 
 from .config import DEFAULT_MODEL_NAME, MODEL_TYPES, default_model_type
 from .errors import DataError
-from .io import read_documents, write_jsonl
+from .io import read_documents_info, write_jsonl
+from .progress import task
 from .store import ModelStore, parse_spec
 
 MAX_ERRORS_SHOWN = 20
@@ -41,19 +42,14 @@ def parse_params(items: list[str] | None) -> dict:
     return params
 
 
-def _progress(msg: str) -> None:
-    if sys.stderr.isatty():
-        warn(msg)
-
-
 def open_model(spec: str, store: ModelStore):
     """Load a model; the default model is trained from the bundled seed set on first use."""
     name, _ = parse_spec(spec)
     if name == DEFAULT_MODEL_NAME and not store.versions(name):
         from .training import train_seed_model
 
-        warn(f"no '{name}' model in {store.root}: training it from the bundled seed set (one-off, seconds)")
-        train_seed_model(store=store, progress=_progress)
+        warn(f"no '{name}' model in {store.root}: training it from the bundled seed set (one-off)")
+        train_seed_model(store=store, progress=warn)
     return store.load(spec)
 
 
@@ -77,6 +73,13 @@ def cmd_train(args: argparse.Namespace) -> int:
                       encoder_prefix=args.encoder_prefix, finetune=args.finetune, finetune_epochs=args.finetune_epochs)
     report_bad_rows(res.errors)
     print(f"trained {res.name}@{res.version} ({model_type}) on {res.pipeline.meta['training']['rows']} rows")
+    if res.promotion is not None:
+        warn(f"{res.name}@{res.version} is the production version (the first version of '{res.name}')")
+    elif res.refused:
+        warn(f"{res.name}@{res.version} was NOT promoted: " + "; ".join(res.refused))
+    else:
+        warn(f"{res.name}@{res.version} is a candidate; compare and promote it with "
+             f"`cxlens models promote {res.name}@{res.version}` (docs/retraining.md)")
     if res.metrics:
         from .evaluation import format_report
 
@@ -86,20 +89,19 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     store = ModelStore(args.models_dir)
-    docs, errors = read_documents(args.input)
+    docs, errors, decoding = read_documents_info(args.input)
+    if decoding is not None and (decoding.replaced or decoding.name not in ("utf-8", "utf-8-sig")):
+        warn(f"{args.input}: {decoding.summary()}")
     report_bad_rows(errors, strict=args.strict)
     if not docs:
         raise DataError("no valid rows to classify", source=str(args.input), expected="rows with a 'text' field",
                         found=f"{len(errors)} bad rows")
     pipeline = open_model(args.model, store)
-    bar = None
-    if sys.stderr.isatty() and str(args.out) != "-" or (sys.stderr.isatty() and not sys.stdout.isatty()):
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(docs), unit="comment", file=sys.stderr)
-    preds = pipeline.predict(docs, progress=bar.update if bar else None, n_jobs=args.jobs)
-    if bar:
-        bar.close()
+    with task("classifying", total=len(docs), unit="comment") as t:
+        preds = pipeline.predict(docs, progress=t.update, n_jobs=args.jobs)
+    for d, p in zip(docs, preds):  # decoding warnings of the row (bytes replaced) come first
+        if d.warnings:
+            p["warnings"] = [*d.warnings, *p["warnings"]]
     if args.with_text:
         for d, p in zip(docs, preds):
             p["text"] = d.text
@@ -144,14 +146,26 @@ def cmd_models(args: argparse.Namespace) -> int:
     rows = store.list()
     if printed_json_or_empty(rows, as_json=args.json, what="models", root=store.root):
         return 0
-    print(f"{'name':<22}{'version':>8}  {'type':<8}{'created':<27}{'touchpoint F1':>14}{'sentiment F1':>14}  aliases")
+    table = [["name", "version", "type", "backend", "created", "touchpoint F1", "sentiment F1", "aliases"]]
     for r in rows:
         m = r["metrics"] or {}
-        tf = f"{m['touchpoint_micro_f1']:.3f}" if "touchpoint_micro_f1" in m else "-"
-        sf = f"{m['sentiment_macro_f1']:.3f}" if "sentiment_macro_f1" in m else "-"
-        print(f"{r['name']:<22}{r['version']:>8}  {r['model_type'] or '-':<8}{r['created'] or '-':<27}{tf:>14}{sf:>14}  "
-              f"{','.join(r['aliases'])}")
+        table.append([r["name"], r["version"], r["model_type"] or "-", r.get("encoder_backend") or "-",
+                      r["created"] or "-",
+                      f"{m['touchpoint_micro_f1']:.3f}" if "touchpoint_micro_f1" in m else "-",
+                      f"{m['sentiment_macro_f1']:.3f}" if "sentiment_macro_f1" in m else "-",
+                      ",".join(r["aliases"])])
+    print(format_table(table, right={1, 5, 6}))
     return 0
+
+
+def format_table(rows: list[list[str]], *, right: set[int] = frozenset(), gap: int = 2) -> str:
+    """Rows of cells as aligned text columns, each as wide as its longest cell (``right``: right-aligned)."""
+    widths = [max(len(str(r[c])) for r in rows) for c in range(len(rows[0]))]
+    lines = []
+    for r in rows:
+        cells = [str(v).rjust(w) if c in right else str(v).ljust(w) for c, (v, w) in enumerate(zip(r, widths))]
+        lines.append((" " * gap).join(cells).rstrip())
+    return "\n".join(lines)
 
 
 def _models_dir_arg(p: argparse.ArgumentParser) -> None:

@@ -86,7 +86,11 @@ def cmd_datasets_import(args: argparse.Namespace) -> int:
         if errors:
             _print_errors(errors, errors_file=args.errors)
             raise DataError(f"{len(errors)} bad rows (--strict): nothing imported", source=str(args.file))
-    res = ds.import_file(args.file, name=args.name, fmt=args.format, taxonomy=tax, mapping=mapping)
+    from .progress import task
+
+    with task(f"importing {Path(args.file).name}", unit="row") as t:
+        res = ds.import_file(args.file, name=args.name, fmt=args.format, taxonomy=tax, mapping=mapping)
+        t.update(res.rows)
     _print_errors(res.errors, errors_file=args.errors)
     dist = res.meta.get("label_distribution", {})
     state = "unchanged (same content already current)" if res.unchanged else "stored"

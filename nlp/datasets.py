@@ -1,10 +1,20 @@
 """Analysts' labeled datasets: import (JSONL, analyst CSV, XLSX, Label Studio and Argilla exports),
 validation that lists every bad row and keeps the good ones, and a content-addressed store.
 
-Layout: ``<data_dir>/datasets/<name>/<sha256>.jsonl`` (rows in the JSONL training schema) and
-``<data_dir>/datasets/<name>/meta.json`` (every imported version: full sha256, rows, label
-distribution, source, format; ``current`` = the latest). A spec is ``NAME`` (the current version) or
-``NAME@HASHPREFIX``.
+Layout: ``<data_dir>/datasets/<name>/meta.json`` (``kind``, ``owner``, every version: sha256, rows,
+label distribution, source, format; ``current`` = the latest) and the rows:
+
+* an **imported** dataset (``cxlens datasets import``, ``POST /v1/datasets``; admins only over the API)
+  keeps each distinct imported content once, ``<name>/<sha256>.jsonl`` (rows in the JSONL training
+  schema); importing the same content again stores nothing;
+* a **feedback** dataset (corrections, :func:`record_feedback`) is an append-only log,
+  ``<name>/feedback.jsonl``: one line per accepted correction with who (``by``, ``key``) and when
+  (``at``); a version is a prefix of the log (``log_rows``), so each call stores only its own rows (a
+  delta), never a copy of the dataset. Reading a version replays the prefix; a later correction of the
+  same comment (same normalised text) replaces the earlier one. ``owner`` is the API key that created
+  it (``None``: the local CLI user); ``contributors`` counts rows and characters per key (quotas).
+
+A spec is ``NAME`` (the current version) or ``NAME@HASHPREFIX``.
 
 Every analyst dataset has a fixed evaluation split: a row is held out when a hash of its normalised
 text falls in the lowest 20 % (:func:`is_eval_row`). The rule depends on the text only, so a comment
@@ -30,6 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+from .cells import unescape_cell
 from .config import data_dir
 from .errors import DataError
 from .io import decode_bytes, iter_records, normalize_labeled_record, parse_touchpoints_cell, read_xlsx
@@ -47,6 +58,8 @@ SENTIMENT_QUESTIONS = ("sentiment",)
 TOUCHPOINT_QUESTIONS = ("touchpoints", "touchpoint")
 POLARITY_QUESTIONS = ("polarity",)
 FEEDBACK_DATASET = "feedback"
+FEEDBACK_LOG = "feedback.jsonl"
+KINDS = ("imported", "feedback")
 
 
 # -- splitting and hashing -------------------------------------------------------------------------
@@ -264,7 +277,7 @@ def _clean_flat_record(rec: dict) -> dict:
     out = {}
     for k, v in rec.items():
         if isinstance(v, str):
-            v = v.strip()
+            v = unescape_cell(v.strip())  # a cell this product wrote spreadsheet-safe ('=...) reads back as is
             if not v and k != "text":
                 v = None
         out[k] = v
@@ -605,6 +618,8 @@ class DatasetStore:
         from .io import read_labeled
 
         name, entry = self.resolve(spec)
+        if "log_rows" in entry:  # a feedback dataset: replay the log prefix
+            return self._replay(name, int(entry["log_rows"])), {"name": name, **entry}
         path = self.path(name, entry)
         if not path.exists():
             raise DataError("dataset file missing", source=str(path), expected="the stored JSONL", found=None)
@@ -613,23 +628,35 @@ class DatasetStore:
             raise DataError(f"stored dataset is corrupt: {errors[0]}", source=str(path))
         return examples, {"name": name, **entry}
 
+    def read_meta(self, name: str) -> dict[str, Any] | None:
+        """The dataset's meta, or None when there is no such dataset (no error)."""
+        f = self.root / check_dataset_name(name) / META_FILE
+        return json.loads(f.read_text(encoding="utf-8")) if f.exists() else None
+
     def save(self, name: str, examples: Sequence[Example], *, source: str, fmt: str, skipped: int = 0,
-             taxonomy: Taxonomy | None = None, note: str | None = None) -> ImportResult:
-        """Store ``examples`` as a version of ``name`` (no-op when the same content is already current)."""
+             taxonomy: Taxonomy | None = None, note: str | None = None, owner: str | None = None) -> ImportResult:
+        """Store ``examples`` as an imported version of ``name`` (no-op when the same content is already
+        current). A feedback dataset cannot be overwritten by an import."""
         check_dataset_name(name)
         if not examples:
             raise DataError("no valid rows to store", source=source, expected="at least one good labeled row",
                             found=f"{skipped} bad rows")
         with dataset_lock(self.root, name):
-            return self._save(name, examples, source=source, fmt=fmt, skipped=skipped, taxonomy=taxonomy, note=note)
+            meta = self.read_meta(name)
+            if meta is not None and dataset_kind(meta) == "feedback":
+                raise DataError(f"dataset '{name}' holds corrections (feedback); import under another name",
+                                field="name", expected="a new or an imported dataset's name", found=name)
+            return self._save(name, examples, source=source, fmt=fmt, skipped=skipped, taxonomy=taxonomy, note=note,
+                              owner=owner)
 
-    def _save(self, name, examples, *, source, fmt, skipped, taxonomy, note) -> ImportResult:
+    def _save(self, name, examples, *, source, fmt, skipped, taxonomy, note, owner=None) -> ImportResult:
         rows = [e.to_dict() for e in examples]
         digest = content_hash(rows)
         d = self.root / name
         d.mkdir(parents=True, exist_ok=True)
         meta_path = d / META_FILE
-        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {"name": name, "versions": []}
+        meta = json.loads(meta_path.read_text(encoding="utf-8")) if meta_path.exists() else {
+            "name": name, "kind": "imported", "owner": owner, "versions": []}
         existing = next((v for v in meta["versions"] if v["hash"] == digest), None)
         if existing is not None and meta.get("current") == digest:
             return ImportResult(name, digest, existing["rows"], meta=existing, unchanged=True)
@@ -651,7 +678,8 @@ class DatasetStore:
         return ImportResult(name, digest, len(rows), meta=entry)
 
     def import_file(self, path: str | Path, *, name: str, fmt: str = "auto", taxonomy: Taxonomy | None = None,
-                    mapping: Mapping[str, str | None] | None = None) -> ImportResult:
+                    mapping: Mapping[str, str | None] | None = None, owner: str | None = None,
+                    source: str | None = None) -> ImportResult:
         """Validate a labeled file against the taxonomy and store its good rows (bad rows in ``errors``)."""
         check_dataset_name(name)
         real_fmt = detect_format(path) if fmt == "auto" else fmt
@@ -661,7 +689,8 @@ class DatasetStore:
             raise DataError("no valid labeled rows", source=str(path),
                             expected="rows with text and a sentiment and/or touchpoints",
                             found=f"{len(errors)} bad rows" + (f"; first: {errors[0]}" if errors else ""))
-        res = self.save(name, examples, source=str(path), fmt=real_fmt, skipped=len(errors), taxonomy=taxonomy)
+        res = self.save(name, examples, source=source or str(path), fmt=real_fmt, skipped=len(errors),
+                        taxonomy=taxonomy, owner=owner)
         res.errors = errors
         return res
 
@@ -674,8 +703,60 @@ class DatasetStore:
                 continue
             out.append({"name": name, "hash": cur["hash"][:16], "rows": cur["rows"], "eval_rows": cur.get("eval_rows"),
                         "created": cur.get("created"), "format": cur.get("format"), "source": cur.get("source"),
-                        "versions": len(meta["versions"]), "label_distribution": cur.get("label_distribution")})
+                        "versions": len(meta["versions"]), "label_distribution": cur.get("label_distribution"),
+                        "kind": dataset_kind(meta), "owner": meta.get("owner")})
         return out
+
+    def contributed(self, key: str) -> dict[str, int]:
+        """Rows and characters that ``key`` has stored in feedback datasets (for quotas)."""
+        rows = chars = 0
+        for name in self.names():
+            meta = self.read_meta(name) or {}
+            c = (meta.get("contributors") or {}).get(key) or {}
+            rows += int(c.get("rows", 0))
+            chars += int(c.get("chars", 0))
+        return {"rows": rows, "chars": chars}
+
+    # -- feedback logs ---------------------------------------------------------------------------
+    def _replay(self, name: str, upto: int) -> list[Example]:
+        """The rows of the first ``upto`` log lines; a later correction of a comment replaces the earlier."""
+        path = self.root / name / FEEDBACK_LOG
+        if upto and not path.exists():
+            raise DataError("dataset log missing", source=f"{name}/{FEEDBACK_LOG}", expected="the stored log")
+        by_text: dict[str, Example] = {}
+        if upto:
+            with open(path, encoding="utf-8") as fh:
+                for k, line in enumerate(fh, 1):
+                    if k > upto:
+                        break
+                    rec = json.loads(line)
+                    row = dict(rec["row"])
+                    for f in ("by", "at"):
+                        if rec.get(f) is not None:
+                            row.setdefault(f, rec[f])
+                    try:
+                        e = example_from_dict(row, row=k, source=f"{name}/{FEEDBACK_LOG}")
+                    except DataError as err:
+                        raise DataError(f"stored dataset is corrupt: {err}", source=f"{name}/{FEEDBACK_LOG}") from None
+                    by_text[normalize_text(e.text)] = e
+        merged, ids = [], set()
+        for e in by_text.values():
+            if not e.id:
+                e.id = "fb-" + hashlib.sha256(normalize_text(e.text).encode("utf-8")).hexdigest()[:12]
+            if e.id in ids:
+                e.id = f"{e.id}-{hashlib.sha256(normalize_text(e.text).encode('utf-8')).hexdigest()[:6]}"
+            ids.add(e.id)
+            merged.append(e)
+        return merged
+
+
+def dataset_kind(meta: Mapping[str, Any]) -> str:
+    """``imported`` or ``feedback`` (datasets stored before kinds existed: from their versions' format)."""
+    kind = meta.get("kind")
+    if kind in KINDS:
+        return kind
+    versions = meta.get("versions") or []
+    return "feedback" if versions and all(v.get("format") == "feedback" for v in versions) else "imported"
 
 
 _THREAD_LOCK = threading.RLock()
@@ -766,11 +847,15 @@ def feedback_to_record(item: Any, *, row: int, source: str, texts: Mapping[str, 
 
 def record_feedback(items: Sequence[Any], *, store: DatasetStore | None = None, name: str = FEEDBACK_DATASET,
                     taxonomy: Taxonomy | None = None, texts: Mapping[str, str] | None = None,
-                    source: str = "feedback") -> ImportResult:
-    """Turn corrections into labeled rows of the ``feedback`` dataset (a new version of it).
+                    source: str = "feedback", by: str | None = None, key: str | None = None,
+                    check: Any = None) -> ImportResult:
+    """Append corrections to the feedback dataset ``name`` (a new version = the log with these rows).
 
-    A correction of a comment already in the dataset (same normalised text) replaces the older one.
-    Bad items are returned in ``errors``; the good ones are kept.
+    Each stored row records who (``by``: a name, ``key``: the API key id) and when (``at``). A correction
+    of a comment already in the dataset (same normalised text) replaces the older one when the dataset is
+    read. ``check(meta_or_None, new_examples)`` runs under the dataset lock before anything is written
+    (ownership and quota checks of the API); it raises to refuse. Bad items are returned in ``errors``;
+    the good ones are kept. An imported dataset never receives corrections.
     """
     store = store or DatasetStore()
     labels = taxonomy.ids if taxonomy is not None else None
@@ -785,33 +870,89 @@ def record_feedback(items: Sequence[Any], *, store: DatasetStore | None = None, 
         raise DataError("no valid corrections", source=source, expected="corrections with text (or a known id) "
                         "and corrected labels", found=f"{len(errors)} bad" + (f"; first: {errors[0]}" if errors else ""))
     with dataset_lock(store.root, check_dataset_name(name)):
-        return _merge_feedback(store, name, new, errors, taxonomy=taxonomy, source=source)
+        meta = store.read_meta(name)
+        if check is not None:
+            check(meta, new)
+        if meta is not None and dataset_kind(meta) != "feedback":
+            raise DataError(f"dataset '{name}' is an imported dataset: it changes only by importing a new version",
+                            field="dataset", expected="a feedback dataset's name (or none: your own)", found=name)
+        return _append_feedback(store, name, meta, new, errors, taxonomy=taxonomy, source=source, by=by, key=key)
 
 
-def _merge_feedback(store: DatasetStore, name: str, new: list[Example], errors: list[DataError], *,
-                    taxonomy: Taxonomy | None, source: str) -> ImportResult:
-    old: list[Example] = []
-    if (store.root / name / META_FILE).exists():
+def _append_feedback(store: DatasetStore, name: str, meta: dict[str, Any] | None, new: list[Example],
+                     errors: list[DataError], *, taxonomy: Taxonomy | None, source: str, by: str | None,
+                     key: str | None) -> ImportResult:
+    d = store.root / name
+    d.mkdir(parents=True, exist_ok=True)
+    log_path = d / FEEDBACK_LOG
+    now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    if meta is None:
+        meta = {"name": name, "kind": "feedback", "owner": key, "owner_name": by, "created": now,
+                "versions": [], "contributors": {}}
+    else:
+        meta.setdefault("kind", "feedback")
+        meta.setdefault("contributors", {})
+    prev = next((v for v in meta["versions"] if v["hash"] == meta.get("current")), None)
+    log_rows = int(prev["log_rows"]) if prev is not None and "log_rows" in prev else 0
+    if prev is not None and "log_rows" not in prev:  # stored as full copies before: start the log from it
         old, _ = store.load(name)
-    by_text: dict[str, Example] = {}
-    for e in old + new:
-        if not e.id:
-            e.id = "fb-" + hashlib.sha256(normalize_text(e.text).encode("utf-8")).hexdigest()[:12]
-        by_text[normalize_text(e.text)] = e
-    merged, ids = [], set()
-    for e in by_text.values():
-        if e.id in ids:
-            e.id = f"{e.id}-{hashlib.sha256(normalize_text(e.text).encode('utf-8')).hexdigest()[:6]}"
-        ids.add(e.id)
-        merged.append(e)
-    res = store._save(name, merged, source=source, fmt="feedback", skipped=len(errors), taxonomy=taxonomy,
-                      note=f"+{len(new)} corrections")  # the caller holds the dataset lock
+        seed = "".join(json.dumps({"at": prev.get("created"), "by": None, "key": None, "row": e.to_dict()},
+                                  ensure_ascii=False) + "\n" for e in old)
+        _atomic_write(log_path, seed)
+        log_rows = len(old)
+    elif log_path.exists() and log_rows < _count_lines(log_path):  # a crash after appending: drop the tail
+        _truncate_lines(log_path, log_rows)
+    lines = []
+    for e in new:
+        row = e.to_dict()
+        who = row.pop("by", None) or by
+        row.pop("at", None)
+        lines.append(json.dumps({"at": now, "by": who, "key": key, "row": row}, ensure_ascii=False) + "\n")
+    chunk = "".join(lines)
+    with open(log_path, "a", encoding="utf-8") as fh:
+        fh.write(chunk)
+        fh.flush()
+        os.fsync(fh.fileno())
+    log_rows += len(lines)
+    examples = store._replay(name, log_rows)
+    digest = hashlib.sha256(((prev or {}).get("hash", "") + chunk).encode("utf-8")).hexdigest()
+    n_eval = sum(is_eval_row(e.text) for e in examples)
+    entry = {"hash": digest, "log_rows": log_rows, "rows": len(examples), "added": len(new), "created": now,
+             "by": by, "source": source, "format": "feedback", "skipped_rows": len(errors), "eval_rows": n_eval,
+             "train_rows": len(examples) - n_eval, "label_distribution": label_distribution(examples),
+             "taxonomy": taxonomy_info(taxonomy) if taxonomy is not None else None,
+             "note": f"+{len(new)} corrections"}
+    contributor = meta["contributors"].setdefault(key or "local", {"rows": 0, "chars": 0})
+    contributor["rows"] += len(new)
+    contributor["chars"] += sum(len(e.text) for e in new)
+    meta["versions"].append(entry)
+    meta["current"] = digest
+    _atomic_write(d / META_FILE, json.dumps(meta, ensure_ascii=False, indent=2))
+    res = ImportResult(name, digest, len(examples), meta=entry)
     res.errors = errors
     return res
+
+
+def _count_lines(path: Path) -> int:
+    n = 0
+    with open(path, "rb") as fh:
+        for _ in fh:
+            n += 1
+    return n
+
+
+def _truncate_lines(path: Path, keep: int) -> None:
+    with open(path, "rb+") as fh:
+        pos = 0
+        for k, line in enumerate(fh):
+            if k >= keep:
+                break
+            pos += len(line)
+        fh.truncate(pos)
 
 
 __all__ = [
     "DatasetStore", "ImportResult", "FORMATS", "EVAL_SHARE", "apply_mapping", "check_taxonomy_change",
     "detect_format", "is_eval_row", "label_distribution", "normalize_text", "parse_mapping", "read_labeled_file",
-    "record_feedback", "split_eval", "taxonomy_hash", "taxonomy_info", "unknown_labels",
+    "dataset_kind", "record_feedback", "split_eval", "taxonomy_hash", "taxonomy_info", "unknown_labels",
 ]

@@ -67,12 +67,16 @@ class EnsemblePipeline(CommentPipeline):
 
     def _clause_scores(self, analyses: Sequence[Analysis], doc: DocScores, need: set[int]):
         # one clause layout for all members: each featurises the clauses of the same documents
-        outs = [m._clause_scores(analyses, DocScores(part.X, None, None, None), need)
+        outs = [m._clause_scores(analyses, DocScores(part.X, None, None, None, clause_rows=part.clause_rows), need)
                 for m, part in zip(self.members_, doc.X)]
         return [o[0] for o in outs], outs[0][1], self._avg([o[2] for o in outs])
 
     def _polarity_proba(self, X_cl, rows: list[int], cats: list[str]) -> np.ndarray | None:
         return self._avg([m._polarity_proba(x, rows, cats) for m, x in zip(self.members_, X_cl)])
+
+    @property
+    def encoder_backend(self) -> str | None:
+        return next((b for b in (m.encoder_backend for m in getattr(self, "members_", [])) if b), None)
 
     @property
     def thresholds(self) -> dict[str, dict[str, float]]:

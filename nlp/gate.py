@@ -31,6 +31,7 @@ from .schema import Example
 COMPARISON_FILE = "comparison.json"
 PRODUCTION = "production"
 HEADLINE = ("touchpoint_micro_f1", "sentiment_macro_f1")
+PERMUTATIONS = 20
 
 
 class PromotionRefused(CxlensError):
@@ -64,6 +65,12 @@ class GatePolicy:
     alpha: float = 0.05
     n_boot: int = 1000
     seed: int = 0
+    #: sanity floor, checked with or without a production version: on the held-out items each headline
+    #: metric must beat chance (the candidate's own predictions paired with the gold of other items, by a
+    #: fixed permutation) and the majority/prior baseline by this much
+    sanity_margin: float = 0.05
+    #: ... on at least this many held-out items with that kind of label (fewer: too noisy to judge)
+    sanity_min_items: int = 30
 
 
 # -- per-item counts -------------------------------------------------------------------------------
@@ -223,7 +230,9 @@ def compare_group(examples: Sequence[Example], cand_preds: Sequence[Mapping], ba
     ones = np.ones((1, n))
     full_c = _metrics_from(ones, cs, has_sent, label_support, class_support)
     out: dict[str, Any] = {"n": n, "n_touchpoint_items": int(sum(e.aspects is not None for e in examples)),
-                           "n_sentiment_items": int(has_sent.sum()), "overall": {}, "labels": {}}
+                           "n_sentiment_items": int(has_sent.sum()), "overall": {}, "labels": {},
+                           "sanity": _sanity(examples, cand_preds, full_c, labels, classes, has_sent,
+                                             label_support, class_support, seed=seed)}
     if bs is None:
         for k, v in full_c.items():
             if k != "per_label":
@@ -245,6 +254,45 @@ def compare_group(examples: Sequence[Example], cand_preds: Sequence[Mapping], ba
                                         boot_c["per_label"][:, j] if n else np.zeros(0),
                                         boot_b["per_label"][:, j] if n else np.zeros(0),
                                         {"support": int(label_support[j])})
+    return out
+
+
+def _sanity(examples, cand_preds, full_c, labels, classes, has_sent, label_support, class_support, *,
+            seed: int) -> dict[str, dict[str, float]]:
+    """Headline metrics of the candidate next to two no-skill baselines on the same items:
+
+    * ``permuted``: the candidate's predictions paired with other items' gold (the mean over
+      :data:`PERMUTATIONS` fixed random permutations of the items): what its output distribution scores by
+      chance. A model trained on shuffled labels scores about this;
+    * ``majority``: the most frequent gold sentiment for every item / the touchpoints present in at least
+      half of the items (usually none) for every item.
+    """
+    n = len(examples)
+    if n < 2:
+        return {}
+    ones = np.ones((1, n))
+    rng = np.random.default_rng(seed + 7)
+    runs = []
+    for _ in range(PERMUTATIONS):
+        permuted = [cand_preds[int(j)] for j in rng.permutation(n)]
+        runs.append(_metrics_from(ones, _stats(examples, permuted, labels, classes), has_sent, label_support,
+                                  class_support))
+    pm = {k: np.mean([r[k] for r in runs], axis=0) for k in runs[0]}
+    sent_gold = [e.sentiment for e in examples if e.sentiment]
+    top = max(set(sent_gold), key=sent_gold.count) if sent_gold else None
+    tp_items = [e for e in examples if e.aspects is not None]
+    common = [c for c in labels if tp_items and sum(any(a.category == c for a in e.aspects or []) for e in tp_items)
+              >= len(tp_items) / 2]
+    majority = [{"sentiment": {"label": top or ""}, "touchpoints": [{"touchpoint": c, "polarity": "neutral"}
+                                                                   for c in common]} for _ in examples]
+    mm = _metrics_from(ones, _stats(examples, majority, labels, classes), has_sent, label_support, class_support)
+    out = {}
+    for k in HEADLINE:
+        items = len(tp_items) if k.startswith("touchpoint") else len(sent_gold)
+        if k not in full_c or not items:
+            continue
+        out[k] = {"candidate": round(float(full_c[k][0]), 4), "permuted": round(float(pm[k][0]), 4),
+                  "majority": round(float(mm[k][0]), 4), "items": items}
     return out
 
 
@@ -304,10 +352,24 @@ def decide(comparison: Mapping[str, Any], policy: GatePolicy | None = None, *, s
     """Apply the promotion rules to a comparison report (see :class:`GatePolicy`)."""
     policy = policy or GatePolicy()
     dec = Decision(passed=True, policy=asdict(policy))
+    groups = comparison.get("groups", {})
+    sanity = (groups.get("all") or groups.get(seed_group) or {}).get("sanity")
+    if sanity is None:
+        dec.checked.append("sanity: no held-out items to check")
+    for k, e in (sanity or {}).items():
+        if e.get("items", policy.sanity_min_items) < policy.sanity_min_items:
+            dec.checked.append(f"sanity:{k}: {e['items']} items, too few to judge")
+            continue
+        dec.checked.append(f"sanity:{k}")
+        floor = max(e["permuted"], e["majority"]) + policy.sanity_margin
+        if e["candidate"] < floor - 1e-12:
+            dec.failures.append(f"sanity: {k} {e['candidate']:.3f} is not {policy.sanity_margin:.2f} above chance "
+                                f"(label-permuted {e['permuted']:.3f}, majority {e['majority']:.3f}) on the "
+                                "held-out items")
     if comparison.get("production") is None:
         dec.checked.append("no production version: nothing to compare with")
+        dec.passed = not dec.failures
         return dec
-    groups = comparison.get("groups", {})
     tol = policy.tolerance
 
     def worse(entry: Mapping[str, Any]) -> bool:
@@ -360,7 +422,7 @@ def read_comparison(store, name: str, version: str) -> dict[str, Any] | None:
 
 
 def write_comparison(store, name: str, version: str, comparison: Mapping[str, Any]) -> None:
-    store._write_json(store.path(name, version) / COMPARISON_FILE, comparison)
+    store.write_json(name, version, COMPARISON_FILE, comparison)
 
 
 def production_version(store, name: str) -> str | None:
@@ -375,8 +437,6 @@ def promote(store, spec: str, *, force: bool = False, reason: str | None = None,
     version; otherwise the candidate and production are evaluated again on the held-out data recorded
     in the candidate's meta. Returns the recorded event; raises :class:`PromotionRefused`.
     """
-    from .card import write_card
-
     if "@" not in spec:
         raise DataError("say which version to promote", field="spec", expected="NAME@VERSION", found=spec)
     if force and not (reason and reason.strip()):
@@ -391,21 +451,33 @@ def promote(store, spec: str, *, force: bool = False, reason: str | None = None,
                         expected="another version", found=spec)
     comparison = read_comparison(store, name, version)
     baseline = (comparison or {}).get("production") or None
-    if current is not None and (comparison is None or baseline is None or str(baseline.get("version")) != current):
+    stale = comparison is None or "sanity" not in ((comparison.get("groups") or {}).get("all") or {}) or \
+        (str(baseline.get("version")) if baseline else None) != current
+    if stale:  # compare on the candidate's held-out items (its sanity floor is checked even with no production)
         from .retrain import evaluate_versions
 
         comparison = evaluate_versions(store, name, version, current, dataset_store=dataset_store,
                                        n_boot=(policy or GatePolicy()).n_boot, progress=progress)
         write_comparison(store, name, version, comparison)
-    decision = decide(comparison or {"production": None}, policy)
+    decision = decide(comparison, policy)
     if not decision.passed and not force:
+        over = f" over production {name}@{current}" if current is not None else ""
         raise PromotionRefused(
-            f"refusing to promote {name}@{version} over production {name}@{current}: worse by more than "
-            f"{(policy or GatePolicy()).tolerance:.2f} F1 on " + "; ".join(decision.failures)
-            + ". Use --force --reason \"...\" to override.", failures=decision.failures, decision=decision.to_dict())
+            f"refusing to promote {name}@{version}{over}: " + "; ".join(decision.failures)
+            + f" (tolerance {(policy or GatePolicy()).tolerance:.2f} F1). Use --force --reason \"...\" to override.",
+            failures=decision.failures, decision=decision.to_dict())
+    return apply_promotion(store, name, version, current, decision, reason=reason, by=by,
+                           forced=bool(force and not decision.passed))
+
+
+def apply_promotion(store, name: str, version: str, current: str | None, decision: Decision, *,
+                    reason: str | None, by: str | None, forced: bool = False) -> dict[str, Any]:
+    """Move ``production`` to ``version`` and record the event (history, meta, model card)."""
+    from .card import write_card
+
     event = {"action": "promote", "version": version, "from": current, "at": _now(), "by": _who(by),
-             "reason": reason, "forced": bool(force and not decision.passed),
-             "gate": {"passed": decision.passed, "failures": decision.failures,
+             "reason": reason, "forced": forced,
+             "gate": {"passed": decision.passed, "failures": decision.failures, "checked": decision.checked,
                       "tolerance": decision.policy["tolerance"], "min_support": decision.policy["min_support"]}}
     store.set_alias(name, PRODUCTION, version)
     store.append_history(name, event)
@@ -413,6 +485,20 @@ def promote(store, spec: str, *, force: bool = False, reason: str | None = None,
     store.update_meta(name, version, {"promotion": event, "promotions": meta.get("promotions", []) + [event]})
     write_card(store, name, version)
     return event
+
+
+def pin_production(store, name: str, *, by: str | None = None) -> str | None:
+    """Before a new version of ``name`` is saved: a store without a ``production`` alias (made before
+    versions were promoted explicitly) served its latest version; pin that one, so that the new version
+    is a candidate and what is served changes only by promotion. Returns the production version."""
+    current = production_version(store, name)
+    versions = store.versions(name)
+    if current is None and versions:
+        current = versions[-1]
+        store.set_alias(name, PRODUCTION, current)
+        store.append_history(name, {"action": "pin", "version": current, "from": None, "at": _now(), "by": _who(by),
+                                    "reason": "production pinned before training a candidate"})
+    return current
 
 
 def rollback(store, name: str, *, to: str | None = None, by: str | None = None, reason: str | None = None) -> dict[str, Any]:

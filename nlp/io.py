@@ -1,5 +1,6 @@
-"""Reading and writing the data contract: JSONL and CSV (UTF-8, UTF-8-BOM, cp1251 from Russian
-Excel; `;` or `,` detected). Readers stream rows and report bad rows without losing the others.
+"""Reading and writing the data contract: JSONL and CSV (UTF-8, UTF-8-BOM; cp1251 from Russian Excel
+only when the whole file is in it, :mod:`nlp.encoding`; `;` or `,` detected). Readers stream rows and
+report bad rows without losing the others.
 """
 from __future__ import annotations
 
@@ -8,8 +9,9 @@ import io
 import json
 import sys
 from pathlib import Path
-from typing import IO, Any, Iterable, Iterator, Mapping
+from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
+from .encoding import Decoding, decode, log_decision
 from .errors import DataError
 from .schema import Document, Example, document_from_dict, example_from_dict
 
@@ -19,38 +21,98 @@ TOUCHPOINT_SEP = ";"
 
 
 def decode_bytes(data: bytes) -> str:
-    """UTF-8 (with or without BOM) first, then cp1251 (Russian Excel's CSV export)."""
+    """Bytes -> text by the rule of :mod:`nlp.encoding`: strict UTF-8 (with or without BOM); a legacy
+    encoding (cp1251 from Russian Excel, ...) only when the whole input is clearly in it; otherwise UTF-8
+    with the invalid bytes replaced (:func:`decode_bytes_info` also returns where)."""
+    return decode_bytes_info(data)[0]
+
+
+def decode_bytes_info(data: bytes) -> tuple[str, Decoding]:
+    """(text, the decision) — see :func:`nlp.encoding.decode`."""
+    return decode(data)
+
+
+DELIMITERS = ";,\t"
+
+
+def _split_counts(rows: list[list[str]]) -> tuple[int, float]:
+    """(header width, share of the other rows with that width)."""
+    if not rows:
+        return 0, 0.0
+    width = len(rows[0])
+    rest = [r for r in rows[1:] if r]
+    if not rest:
+        return width, 1.0
+    return width, sum(len(r) == width for r in rest) / len(rest)
+
+
+def _parse_sample(lines: list[str], delim: str, *, complete: bool) -> list[list[str]]:
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return data.decode("cp1251")
+        rows = list(csv.reader(io.StringIO("\n".join(lines), newline=""), delimiter=delim))
+    except csv.Error:
+        return []
+    if not complete and len(rows) > 1:
+        rows = rows[:-1]  # the sample may end inside the last record
+    return rows
 
 
-def sniff_delimiter(sample: str) -> str:
-    """`;` (Russian Excel) or `,` or tab: the one that splits the header line consistently."""
-    lines = [ln for ln in sample.splitlines()[:20] if ln.strip()]
+def sniff_delimiter(sample: str, *, complete: bool = False) -> str:
+    """The CSV delimiter (`;` from Russian Excel, `,` or tab) of a text sample that starts at the header.
+
+    ``csv.Sniffer`` gives the first opinion; it is kept only when it also splits the header line into
+    columns and the sampled rows into as many cells as the header. Otherwise the header line decides
+    (the candidate that splits it into the most columns and the rows consistently). Delimiters inside
+    quoted cells are never counted, so a cell such as ``","`` cannot change the decision. One function
+    for every reader (CLI, API spool, report waves). ``complete``: the sample is the whole file.
+    """
+    lines = [ln for ln in sample.splitlines()[:50] if ln.strip()]
     if not lines:
         return ","
+    scores: dict[str, tuple[int, float]] = {}
+    for d in DELIMITERS:
+        header = _parse_sample(lines[:1], d, complete=True)
+        width = len(header[0]) if header else 0
+        if width < 2:
+            continue
+        rows = _parse_sample(lines, d, complete=complete or len(lines) == 1)
+        _, share = _split_counts(rows) if rows else (width, 0.0)
+        scores[d] = (width, share)
+    if not scores:
+        return ","
     try:
-        return csv.Sniffer().sniff("\n".join(lines), delimiters=";,\t").delimiter
+        sniffed = csv.Sniffer().sniff("\n".join(lines), delimiters=DELIMITERS).delimiter
     except csv.Error:
-        header = lines[0]
-        return max(";,\t", key=header.count) if any(c in header for c in ";,\t") else ","
+        sniffed = None
+    if sniffed in scores and scores[sniffed][1] >= max(s for _, s in scores.values()):
+        return sniffed
+    return max(scores, key=lambda d: (scores[d][1] >= 0.9, scores[d][0] if scores[d][1] >= 0.9 else 0,
+                                      scores[d][1], -DELIMITERS.index(d)))
 
 
 def _open_text(source: str | Path | IO[str] | IO[bytes]) -> tuple[str, str]:
     """Return (name, full text) of a path, '-' (stdin) or a file object."""
+    name, text, _ = _open_decoded(source)
+    return name, text
+
+
+def _open_decoded(source: str | Path | IO[str] | IO[bytes]) -> tuple[str, str, Decoding | None]:
+    """(name, full text, decoding decision or None for text streams) of a path, '-' or a file object."""
     if isinstance(source, (str, Path)) and str(source) == "-":
         data = sys.stdin.buffer.read()
-        return "<stdin>", decode_bytes(data)
-    if isinstance(source, (str, Path)):
+        name = "<stdin>"
+    elif isinstance(source, (str, Path)):
         p = Path(source)
         if not p.exists():
             raise DataError("file not found", source=str(p), expected="an existing file", found=str(p))
-        return str(p), decode_bytes(p.read_bytes())
-    data = source.read()
-    name = getattr(source, "name", "<stream>")
-    return str(name), decode_bytes(data) if isinstance(data, bytes) else data
+        name, data = str(p), p.read_bytes()
+    else:
+        data = source.read()
+        name = str(getattr(source, "name", "<stream>"))
+        if not isinstance(data, bytes):
+            return name, data, None
+    text, decision = decode(data)
+    log_decision(name, decision)
+    return name, text, decision
 
 
 def source_name(source: str | Path | IO) -> str:
@@ -70,12 +132,27 @@ def detect_format(name: str, text: str) -> str:
     return "jsonl" if head in ("{", "[") else "csv"
 
 
-def iter_records(source: str | Path | IO, *, fmt: str | None = None) -> Iterator[tuple[int, dict | DataError]]:
+RowWarning = Callable[[int, str], None]
+
+
+def iter_records(source: str | Path | IO, *, fmt: str | None = None, on_warning: RowWarning | None = None,
+                 on_decoding: Callable[[Decoding], None] | None = None) -> Iterator[tuple[int, dict | DataError]]:
     """Yield ``(row_number, record)`` pairs; a row that cannot be parsed yields a :class:`DataError`.
 
-    Row numbers are 1-based data rows (the CSV header is not counted).
+    Row numbers are 1-based data rows (the CSV header is not counted). ``on_decoding(decision)`` is called
+    once with the file's encoding decision; ``on_warning(row, message)`` for each row that had invalid
+    bytes replaced (the row is still yielded).
     """
-    name, text = _open_text(source)
+    name, text, decision = _open_decoded(source)
+    if decision is not None and on_decoding is not None:
+        on_decoding(decision)
+    bad = decision if decision is not None and decision.bad else None
+
+    def warn_lines(row: int, first: int, last: int) -> None:
+        if bad is not None and on_warning is not None:
+            for msg in bad.line_warnings(first, last, row=row):
+                on_warning(row, msg)
+
     fmt = fmt or detect_format(name, text)
     if fmt == "jsonl":
         stripped = text.lstrip()
@@ -85,6 +162,9 @@ def iter_records(source: str | Path | IO, *, fmt: str | None = None) -> Iterator
             except json.JSONDecodeError:
                 arr = None  # not one array: read it line by line below
             if isinstance(arr, list):
+                if bad is not None and on_warning is not None:
+                    for b in bad.bad:
+                        on_warning(1, f"line {b.line}: {b.describe()}")
                 for i, obj in enumerate(arr, 1):
                     yield i, obj if isinstance(obj, dict) else DataError(source=name, row=i, expected="a JSON object", found=obj)
                 return
@@ -92,6 +172,7 @@ def iter_records(source: str | Path | IO, *, fmt: str | None = None) -> Iterator
         for i, line in enumerate(text.split("\n"), 1):
             if not line.strip():
                 continue
+            warn_lines(i, i, i)
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as e:
@@ -99,12 +180,16 @@ def iter_records(source: str | Path | IO, *, fmt: str | None = None) -> Iterator
                 continue
             yield i, obj if isinstance(obj, dict) else DataError(source=name, row=i, expected="a JSON object", found=obj)
         return
-    delim = sniff_delimiter(text[:8192])
+    delim = sniff_delimiter(text[:8192], complete=len(text) <= 8192)
     reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delim)
     if reader.fieldnames is None:
         return
     reader.fieldnames = [(f or "").strip() for f in reader.fieldnames]
+    warn_lines(0, 1, reader.line_num)
+    last_line = reader.line_num
     for i, rec in enumerate(reader, 1):
+        warn_lines(i, last_line + 1, reader.line_num)
+        last_line = reader.line_num
         extra = rec.pop(None, None)  # more cells than header columns
         if extra:
             yield i, DataError("more cells than header columns", source=name, row=i,
@@ -140,9 +225,19 @@ def read_xlsx(path: str | Path) -> tuple[list[str], list[tuple[int, dict[str, An
 
 def read_documents(source: str | Path | IO, *, fmt: str | None = None) -> tuple[list[Document], list[DataError]]:
     """Read input rows to classify. Bad rows are returned as errors; the others are kept."""
+    return read_documents_info(source, fmt=fmt)[:2]
+
+
+def read_documents_info(source: str | Path | IO, *, fmt: str | None = None
+                        ) -> tuple[list[Document], list[DataError], Decoding | None]:
+    """:func:`read_documents` plus the file's encoding decision. A row whose invalid bytes were replaced
+    carries the warning in ``Document.warnings`` (naming the row and the byte offset)."""
     docs, errors, seen = [], [], set()
     name = source_name(source)
-    for i, rec in iter_records(source, fmt=fmt):
+    row_warnings: dict[int, list[str]] = {}
+    decision: list[Decoding] = []
+    for i, rec in iter_records(source, fmt=fmt, on_warning=lambda r, m: row_warnings.setdefault(r, []).append(m),
+                               on_decoding=decision.append):
         if isinstance(rec, DataError):
             errors.append(rec)
             continue
@@ -151,12 +246,13 @@ def read_documents(source: str | Path | IO, *, fmt: str | None = None) -> tuple[
         except DataError as e:
             errors.append(e)
             continue
+        doc.warnings = row_warnings.pop(i, [])
         if doc.id in seen:
             errors.append(DataError("duplicate id", field="id", expected="unique ids", found=doc.id, row=i, source=name))
             continue
         seen.add(doc.id)
         docs.append(doc)
-    return docs, errors
+    return docs, errors, (decision[0] if decision else None)
 
 
 def parse_touchpoints_cell(cell: str, *, row: int | None = None, source: str | None = None) -> list[dict[str, Any]]:

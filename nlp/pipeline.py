@@ -21,6 +21,7 @@ from .errors import DataError, NotFittedError
 from .features import make_featurizer
 from .language import MIXED, UNKNOWN, LanguageIdentifier
 from .schema import PREDICTED_POLARITIES, SENTIMENTS, Document, Example, prediction_row
+from .progress import task
 from .segmentation import Analysis, Segmenter, truncate
 from .taxonomy import Taxonomy
 
@@ -45,6 +46,9 @@ class DocScores:
     rel: np.ndarray | None  #: probabilities / thresholds: >= 1 is a detection
     sentiment: np.ndarray | None  #: [n, len(SENTIMENTS)]
     clauses: tuple | None = None  #: precomputed (X_cl, starts, p_cl) when clause pooling needed them
+    #: (X_cl, starts) of every document's clauses, featurised in the document's own pass (a featurizer with
+    #: ``clause_context``): :meth:`CommentPipeline._clause_scores` takes rows from here instead of a 2nd pass
+    clause_rows: tuple | None = None
 
 
 def _as_document(item: Document | dict | str, i: int) -> Document:
@@ -165,7 +169,8 @@ class CommentPipeline(NewParamDefaults):
         state.pop("_segmenter_obj", None)
         return state
 
-    def _prepare(self, texts: Sequence[str], given_langs: Sequence[str | None]) -> _Prepared:
+    def _prepare(self, texts: Sequence[str], given_langs: Sequence[str | None], *,
+                 progress: ProgressFn | None = None) -> _Prepared:
         clipped, warnings, langs, proc = [], [], [], []
         for text, given in zip(texts, given_langs):
             w: list[str] = []
@@ -185,7 +190,13 @@ class CommentPipeline(NewParamDefaults):
             warnings.append(w)
             langs.append(lang)
             proc.append(plang)
-        analyses = self._segmenter.analyze_many(clipped, proc)
+        if progress is None:
+            analyses = self._segmenter.analyze_many(clipped, proc)
+        else:  # in slices, to report progress (segmentation is per text: the slicing changes nothing)
+            analyses = []
+            for a in range(0, len(clipped), 500):
+                analyses += self._segmenter.analyze_many(clipped[a:a + 500], proc[a:a + 500])
+                progress(len(clipped[a:a + 500]))
         return _Prepared(analyses, langs, warnings)
 
     def _inputs(self, analyses: Sequence[Analysis]) -> tuple[list[str], list[str], list[int]]:
@@ -201,8 +212,23 @@ class CommentPipeline(NewParamDefaults):
 
     def _features(self, analyses: Sequence[Analysis]):
         docs, clauses, owner = self._inputs(analyses)
-        X = self.featurizer_.transform(docs + clauses)
+        X = self._transform_with_clauses(analyses, docs, clauses)
         return X[: len(docs)], X[len(docs):], np.asarray(owner, dtype=int)
+
+    def _transform_with_clauses(self, analyses: Sequence[Analysis], docs: list[str], clauses: list[str],
+                                rows: Sequence[int] | None = None):
+        """Features of ``docs + clauses`` (the clauses of ``analyses[rows]``, all by default, in order). A
+        featurizer that reads clauses in their comment's context (``clause_context``) gets them as spans."""
+        f = self.featurizer_
+        if not getattr(f, "clause_context", False):
+            return f.transform(docs + clauses) if docs or clauses else f.transform([])
+        rows = range(len(analyses)) if rows is None else rows
+        spans = [(k, sp.start, sp.end) for k, r in enumerate(rows) for sp in analyses[r].clauses]
+        texts = [analyses[r].text for r in rows]
+        X_text, X_span = f.transform_spans(texts, spans)
+        if len(docs) == 0:
+            return X_span
+        return _stack([X_text, X_span])
 
     def _touchpoint_scores(self, detector: TouchpointDetector, X_doc, X_cl, owner: np.ndarray):
         """(doc-level pooled scores, clause scores)."""
@@ -225,7 +251,8 @@ class CommentPipeline(NewParamDefaults):
                             expected="rows with 'sentiment' labels and/or 'aspects'", found="neither")
         say = progress or (lambda msg: None)
         say(f"segmenting {len(examples)} examples")
-        prep = self._prepare([e.text for e in examples], [e.lang for e in examples])
+        with task("segmenting", total=len(examples), unit="comment") as t:
+            prep = self._prepare([e.text for e in examples], [e.lang for e in examples], progress=t.update)
         fparams = dict(self.featurizer_params or {})
         if self.model_type == "fast" and self.taxonomy is not None and self.taxonomy.keywords:
             fparams.setdefault("keywords", self.taxonomy.keywords)
@@ -233,7 +260,7 @@ class CommentPipeline(NewParamDefaults):
         docs, clauses, owner = self._inputs(prep.analyses)
         say("fitting features")
         self.featurizer_.fit(docs)
-        X = self.featurizer_.transform(docs + clauses)
+        X = self._transform_with_clauses(prep.analyses, docs, clauses)
         X_doc, X_cl, owner = X[: len(docs)], X[len(docs):], np.asarray(owner, dtype=int)
 
         # sentiment
@@ -384,10 +411,14 @@ class CommentPipeline(NewParamDefaults):
     def _doc_scores(self, analyses: Sequence[Analysis]) -> "DocScores":
         """Document features, touchpoint probabilities (and the same relative to the per-label thresholds:
         >= 1 means detected) and sentiment probabilities in :data:`SENTIMENTS` order."""
-        if self.clause_pooling == "max" and self.detector_ is not None:
-            X_doc, X_cl, owner = self._features(analyses)
+        in_context = bool(getattr(self.featurizer_, "clause_context", False))
+        clause_rows = None
+        if (self.clause_pooling == "max" or in_context) and self.detector_ is not None:
+            X_doc, X_cl, owner = self._features(analyses)  # one pass: documents and their clauses
             prob, p_cl = self._touchpoint_scores(self.detector_, X_doc, X_cl, owner)
-            clauses = (X_cl, np.searchsorted(owner, np.arange(len(analyses))), p_cl)
+            starts = np.searchsorted(owner, np.arange(len(analyses)))
+            clauses = (X_cl, starts, p_cl) if self.clause_pooling == "max" else None
+            clause_rows = (X_cl, starts)
         else:
             X_doc = self.featurizer_.transform(self._inputs(analyses)[0])
             prob = self.detector_.predict_proba(X_doc) if self.detector_ is not None else None
@@ -399,7 +430,7 @@ class CommentPipeline(NewParamDefaults):
             for q, c in enumerate(self.sentiment_.classes_):
                 sent[:, SENTIMENTS.index(c)] = raw[:, q]
         rel = prob / self.detector_.thresholds_ if prob is not None else None
-        return DocScores(X_doc, prob, rel, sent, clauses)
+        return DocScores(X_doc, prob, rel, sent, clauses, clause_rows)
 
     def _clause_scores(self, analyses: Sequence[Analysis], doc: "DocScores", need: set[int]):
         """``(X_cl, starts, p_cl)``: clause rows of document ``r`` (``r`` in ``need``) are
@@ -420,7 +451,14 @@ class CommentPipeline(NewParamDefaults):
                 texts.extend(span.text if raw else norm for span, norm in zip(a.clauses, a.clause_norms))
             else:
                 take.append(r)
-        X_all = _stack([doc.X, self.featurizer_.transform(texts)]) if texts else doc.X
+        multi = [r for r in sorted(need) if len(analyses[r].clauses) > 1]
+        if texts and doc.clause_rows is not None:  # featurised in the documents' own pass
+            X_pre, pre_starts = doc.clause_rows
+            X_new = X_pre[np.concatenate([np.arange(pre_starts[r], pre_starts[r] + len(analyses[r].clauses))
+                                          for r in multi])]
+        else:
+            X_new = self._transform_with_clauses(analyses, [], texts, multi) if texts else None
+        X_all = _stack([doc.X, X_new]) if texts else doc.X
         X_cl = X_all[np.asarray(take, dtype=int)]
         p_cl = self.detector_.predict_proba(X_cl) if self.detector_ is not None and take else None
         return X_cl, starts, p_cl
@@ -458,28 +496,34 @@ class CommentPipeline(NewParamDefaults):
         ds = self._doc_scores(prep.analyses)
         tps_per_doc: list[list[dict]] = [[] for _ in live]
         if ds.prob is not None:
-            hits = np.argwhere(ds.rel >= 1.0)
-            X_cl, starts, p_cl = self._clause_scores(prep.analyses, ds, set(hits[:, 0].tolist()))
+            hits = np.argwhere(ds.rel >= 1.0).tolist()  # (document, label) pairs, row-major order
+            X_cl, starts, p_cl = self._clause_scores(prep.analyses, ds, {r for r, _ in hits})
+            starts_l = starts.tolist()
             where = []
             for r, j in hits:
-                n_cl = len(prep.analyses[r].clauses)
-                where.append((int(r), int(j), int(starts[r] + np.argmax(p_cl[starts[r]: starts[r] + n_cl, j]))))
+                n_cl, s0 = len(prep.analyses[r].clauses), starts_l[r]
+                where.append((r, j, s0 + int(np.argmax(p_cl[s0: s0 + n_cl, j])) if n_cl > 1 else s0))
             P = self._polarity_proba(X_cl, [c for _, _, c in where], [self.labels_[j] for _, j, _ in where])
             P = self._with_document(P, ds.sentiment, [r for r, _, _ in where])
+            # plain Python numbers once per batch (the same values as indexing the arrays row by row)
+            prob = ds.prob.tolist()
+            if P is not None:
+                p_arg, p_max = P.argmax(axis=1).tolist(), P.max(axis=1).tolist()
             for n, (r, j, c) in enumerate(where):
-                span = prep.analyses[r].clauses[c - starts[r]]
+                span = prep.analyses[r].clauses[c - starts_l[r]]
                 if P is not None:
-                    polarity, conf = PREDICTED_POLARITIES[int(np.argmax(P[n]))], float(ds.prob[r, j]) * float(P[n].max())
+                    polarity, conf = PREDICTED_POLARITIES[p_arg[n]], prob[r][j] * p_max[n]
                 else:
-                    polarity, conf = "neutral", float(ds.prob[r, j])
+                    polarity, conf = "neutral", prob[r][j]
                 tps_per_doc[r].append({
                     "touchpoint": self.labels_[j], "polarity": polarity, "confidence": round(conf, 4),
                     "evidence": {"start": span.start, "end": span.end, "text": span.text},
                 })
+        sentiment = ds.sentiment.tolist() if ds.sentiment is not None else None
         for r, k in enumerate(live):
             tps = sorted(tps_per_doc[r], key=lambda t: -t["confidence"])
-            if ds.sentiment is not None:
-                scores = {c: float(ds.sentiment[r, q]) for q, c in enumerate(SENTIMENTS)}
+            if sentiment is not None:
+                scores = dict(zip(SENTIMENTS, sentiment[r]))
                 label = max(scores, key=scores.get)
             else:
                 label, scores = _sentiment_from_touchpoints(tps)
@@ -511,6 +555,13 @@ class CommentPipeline(NewParamDefaults):
         return [PREDICTED_POLARITIES[int(i)] for i in P.argmax(axis=1)]
 
     # -- introspection ---------------------------------------------------------------------------
+    @property
+    def encoder_backend(self) -> str | None:
+        """The encoder backend in use in this process (else the one it was trained on); ``None`` without an
+        encoder (the ``fast`` family)."""
+        f = getattr(self, "featurizer_", None)
+        return (getattr(f, "serving_backend", None) or getattr(f, "backend_", None)) if f is not None else None
+
     @property
     def thresholds(self) -> dict[str, float]:
         if getattr(self, "detector_", None) is None:

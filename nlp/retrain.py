@@ -22,8 +22,8 @@ from .datasets import (EVAL_SHARE, DatasetStore, apply_mapping, check_taxonomy_c
                        label_distribution, split_eval, taxonomy_info, text_bucket, unknown_labels)
 from .errors import DataError
 from .evaluation import evaluate_predictions
-from .gate import (COMPARISON_FILE, PRODUCTION, Decision, GatePolicy, _now, _who, compare, decide, promote,
-                   write_comparison)
+from .gate import (COMPARISON_FILE, Decision, GatePolicy, _who, apply_promotion, compare, decide,
+                   pin_production, promote, write_comparison)
 from .io import read_labeled
 from .pipeline import CommentPipeline
 from .schema import Example
@@ -124,12 +124,8 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
 
     # the production version (pinned, so that the candidate does not go live by being the latest)
     base = None
-    if store.versions(name):
-        _, base_version = store.resolve(name)
-        if store.aliases(name).get(PRODUCTION) is None:
-            store.set_alias(name, PRODUCTION, base_version)
-            store.append_history(name, {"action": "pin", "version": base_version, "from": None, "at": _now(),
-                                        "by": _who(by), "reason": "production pinned before training a candidate"})
+    base_version = pin_production(store, name, by=by)
+    if base_version is not None:
         say(f"production: {name}@{base_version}")
         base = store.load(f"{name}@{base_version}")
 
@@ -230,25 +226,17 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
     write_card(store, name, version)
     promoted = None
     if base is None:
-        # the first version of a model is production by construction (nothing to compare with)
-        promoted = promote_first(store, name, version, by=by)
+        # the first version of a model is promoted as part of its training, if it clears the sanity floor
+        if decision.passed:
+            promoted = apply_promotion(store, name, version, None, decision, reason="first version of this model",
+                                       by=by)
+        else:
+            warnings.append("not promoted: " + "; ".join(decision.failures))
     elif promote_if_passed and decision.passed:
         promoted = promote(store, f"{name}@{version}", by=by, policy=policy, dataset_store=dstore)
     pipeline.name, pipeline.version = name, version
     pipeline.meta = store.meta(name, version)
     return RetrainResult(pipeline, name, version, comparison, decision, pipeline.meta, promoted, warnings)
-
-
-def promote_first(store: ModelStore, name: str, version: str, *, by: str | None = None) -> dict[str, Any]:
-    from .card import write_card
-
-    event = {"action": "promote", "version": version, "from": None, "at": _now(), "by": _who(by),
-             "reason": "first version of this model", "forced": False, "gate": {"passed": True, "failures": []}}
-    store.set_alias(name, PRODUCTION, version)
-    store.append_history(name, event)
-    store.update_meta(name, version, {"promotion": event, "promotions": [event]})
-    write_card(store, name, version)
-    return event
 
 
 def load_heldout(store: ModelStore, name: str, version: str) -> dict[str, list[Example]] | None:
@@ -268,21 +256,26 @@ def load_heldout(store: ModelStore, name: str, version: str) -> dict[str, list[E
     return groups
 
 
-def evaluate_versions(store: ModelStore, name: str, candidate: str, production: str, *,
+def evaluate_versions(store: ModelStore, name: str, candidate: str, production: str | None, *,
                       dataset_store: DatasetStore | None = None, n_boot: int = 1000, seed: int = 0,
                       progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Compare two stored versions on the candidate's held-out items (its ``heldout.jsonl``), or on the
-    bundled seed dev set for a version trained without :func:`retrain`."""
+    """Compare two stored versions (or the candidate alone, ``production=None``: its sanity floor) on the
+    candidate's held-out items (its ``heldout.jsonl``), else on the dev file it was trained with, else
+    on the bundled seed dev set."""
     say = progress or (lambda m: None)
     groups = load_heldout(store, name, candidate)
     if groups is None:
-        dev, _ = read_labeled(seed_split_path("dev"))
-        groups = {SEED_DEV: dev}
+        dev_file = ((store.meta(name, candidate).get("dev") or {}).get("file"))
+        dev_path = Path(dev_file) if dev_file and Path(dev_file).is_file() else seed_split_path("dev")
+        dev, _ = read_labeled(dev_path)
+        groups = {SEED_DEV if dev_path == seed_split_path("dev") else "dev": dev}
     cand = store.load(f"{name}@{candidate}")
-    base = store.load(f"{name}@{production}")
-    say(f"evaluating {name}@{candidate} and {name}@{production} on {sum(map(len, groups.values()))} held-out rows")
-    report = compare(groups, _predict_groups(cand, groups), _predict_groups(base, groups),
-                     candidate={"name": name, "version": candidate}, production={"name": name, "version": production},
+    base = store.load(f"{name}@{production}") if production is not None else None
+    against = f" and {name}@{production}" if production is not None else ""
+    say(f"evaluating {name}@{candidate}{against} on {sum(map(len, groups.values()))} held-out rows")
+    report = compare(groups, _predict_groups(cand, groups), _predict_groups(base, groups) if base is not None else None,
+                     candidate={"name": name, "version": candidate},
+                     production={"name": name, "version": production} if production is not None else None,
                      n_boot=n_boot, seed=seed)
     report["decision"] = decide(report).to_dict()
     return report

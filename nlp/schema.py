@@ -135,6 +135,8 @@ class Document:
     text: str
     lang: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: reading warnings for this row (e.g. invalid UTF-8 bytes replaced); callers add them to its prediction
+    warnings: list[str] = field(default_factory=list)
 
 
 def document_from_dict(raw: Mapping[str, Any], *, row: int | str | None = None, source: str | None = None,

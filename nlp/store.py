@@ -1,8 +1,15 @@
 """Versioned model store: ``<models_dir>/<name>/<version>/`` with ``model.joblib`` + ``meta.json``;
 ``<models_dir>/<name>/aliases.json`` maps aliases (``production``) to versions.
 
-A spec is ``NAME`` (the ``production`` alias if set, else the latest version), ``NAME@VERSION`` or
-``NAME@ALIAS``. Versions are increasing integers ("1", "2", ...).
+A spec is ``NAME`` (the ``production`` alias), ``NAME@VERSION``, ``NAME@latest`` or ``NAME@ALIAS``.
+Versions are increasing integers ("1", "2", ...). What ``NAME`` serves changes only by promotion: the
+first version of a model is promoted as part of its training (when it clears the gate's sanity floor),
+later versions are candidates until ``cxlens models promote``. A store made before that rule, with
+versions but neither an alias nor a history, still serves its latest version.
+
+Writes into the store (versions, aliases, history, meta) hold :func:`nlp.locks.dir_lock` of the store
+folder: one lock per folder for all threads and ``ModelStore`` objects of a process, and an ``flock``
+between processes.
 """
 from __future__ import annotations
 
@@ -11,7 +18,6 @@ import os
 import platform
 import shutil
 import tempfile
-import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -21,6 +27,7 @@ import joblib
 from . import __version__
 from .config import DEFAULT_MODEL_NAME, models_dir
 from .errors import DataError, ModelNotFoundError
+from .locks import atomic_write_text, dir_lock
 
 MODEL_FILE = "model.joblib"
 META_FILE = "meta.json"
@@ -54,7 +61,9 @@ class ModelStore:
 
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root is not None else models_dir()
-        self._lock = threading.Lock()
+
+    def _lock(self):
+        return dir_lock(self.root)
 
     # -- layout ----------------------------------------------------------------------------------
     def path(self, name: str, version: str) -> Path:
@@ -80,9 +89,10 @@ class ModelStore:
     def set_alias(self, name: str, alias: str, version: str) -> None:
         if version not in self.versions(name):
             raise ModelNotFoundError(f"model '{name}' has no version '{version}'; versions: {self.versions(name)}")
-        aliases = self.aliases(name)
-        aliases[alias] = version
-        self._write_json(self.root / name / ALIASES_FILE, aliases)
+        with self._lock():
+            aliases = self.aliases(name)
+            aliases[alias] = version
+            self._write_json(self.root / name / ALIASES_FILE, aliases)
 
     def resolve(self, spec: str) -> tuple[str, str]:
         name, version = parse_spec(spec)
@@ -92,7 +102,12 @@ class ModelStore:
             raise ModelNotFoundError(f"no model named '{name}' in {self.root}"
                                      + (f"; available: {', '.join(known)}" if known else "; train one with `cxlens train`"))
         if version is None:
-            version = self.aliases(name).get("production") or versions[-1]
+            version = self.aliases(name).get("production")
+            if version is None:
+                if self.history(name):
+                    raise ModelNotFoundError(f"model '{name}' has no production version (versions: {versions}); "
+                                             f"promote one with `cxlens models promote {name}@VERSION`")
+                version = versions[-1]  # a store from before explicit promotion
         elif version == "latest":
             version = versions[-1]
         elif not version.isdigit():
@@ -118,7 +133,7 @@ class ModelStore:
     def save(self, pipeline, name: str, *, meta: dict[str, Any] | None = None) -> str:
         """Write a new version atomically (temp dir + rename) and return its version string."""
         check_name(name)
-        with self._lock:
+        with self._lock():
             (self.root / name).mkdir(parents=True, exist_ok=True)
             existing = self.versions(name)
             version = str(int(existing[-1]) + 1 if existing else 1)
@@ -131,6 +146,7 @@ class ModelStore:
                              "labels": list(getattr(pipeline, "labels_", []) or []),
                              "sentiment_labels": [str(c) for c in getattr(getattr(pipeline, "sentiment_", None), "classes_", [])],
                              "thresholds": getattr(pipeline, "thresholds", {}),
+                             "encoder_backend": getattr(pipeline, "encoder_backend", None),
                              "libraries": library_versions(), **(meta or {})}
                 pipeline.meta = full_meta
                 joblib.dump(pipeline, tmp / MODEL_FILE, compress=3)
@@ -145,7 +161,7 @@ class ModelStore:
         """Merge ``patch`` into a saved version's ``meta.json`` (e.g. who promoted it and why)."""
         if version not in self.versions(name):
             raise ModelNotFoundError(f"model '{name}' has no version '{version}'; versions: {self.versions(name)}")
-        with self._lock:
+        with self._lock():
             meta = {**self.meta(name, version), **patch}
             self._write_json(self.path(name, version) / META_FILE, meta)
         return meta
@@ -156,7 +172,7 @@ class ModelStore:
         return json.loads(f.read_text(encoding="utf-8")) if f.exists() else []
 
     def append_history(self, name: str, event: dict[str, Any]) -> None:
-        with self._lock:
+        with self._lock():
             events = self.history(name) + [event]
             self._write_json(self.root / check_name(name) / HISTORY_FILE, events)
 
@@ -167,14 +183,20 @@ class ModelStore:
             for v in self.versions(name):
                 m = self.meta(name, v)
                 out.append({"name": name, "version": v, "created": m.get("created"), "model_type": m.get("model_type"),
-                            "metrics": m.get("metrics", {}), "aliases": sorted(a for a, x in aliases.items() if x == v)})
+                            "encoder_backend": m.get("encoder_backend"), "metrics": m.get("metrics", {}),
+                            "aliases": sorted(a for a, x in aliases.items() if x == v)})
         return out
+
+    def write_json(self, name: str, version: str | None, filename: str, data: Any) -> None:
+        """Write a JSON file of a version folder (or of the model's folder, ``version=None``) under the
+        store's lock: how the gate stores its comparison."""
+        folder = self.path(name, version) if version is not None else self.root / check_name(name)
+        with self._lock():
+            self._write_json(folder / filename, data)
 
     @staticmethod
     def _write_json(path: Path, data: Any) -> None:
-        tmp = path.with_suffix(path.suffix + ".tmp")
-        tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(data, ensure_ascii=False, indent=2))
 
 
 def load_pipeline(spec: str = DEFAULT_MODEL_NAME, *, models_dir: str | Path | None = None):

@@ -1,7 +1,10 @@
 """Shared fixtures: one default model trained on the bundled seed set per test session."""
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -9,6 +12,11 @@ import pytest
 # The shipped default model is the fast + encoder ensemble; tests that only need *a* default model use the
 # fast family (seconds to train). tests/nlp/test_default_model.py covers the shipped default itself.
 os.environ["CXLENS_DEFAULT_MODEL_TYPE"] = "fast"
+# one cache dir per test session (converted encoder, ONNX graphs, backend choices, embeddings): tests never
+# write into the user's ~/.cache/cxlens, and the real encoder is converted once per session
+if not os.environ.get("CXLENS_CACHE_DIR"):
+    os.environ["CXLENS_CACHE_DIR"] = tempfile.mkdtemp(prefix="cxlens-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["CXLENS_CACHE_DIR"], True)  # ~150 MB of converted weights
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"

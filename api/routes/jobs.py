@@ -7,12 +7,13 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 from pydantic import ValidationError
 
 from ..deps import CurrentKey, PipelineDep, SessionDep, SettingsDep
+from ..pagination import NEXT_HEADERS, CursorQuery, parse_time_cursor, set_next, time_cursor
 from ..errors import ApiError, Conflict, PayloadTooLarge, Unprocessable, UnsupportedMediaType, validation_details
-from ..schemas import JobCreateJSON, JobList, JobOut, error_responses
+from ..schemas import OPTIONAL_SPEC_PATTERN, JobCreateJSON, JobList, JobOut, error_responses
 from ._accepted import queue_and_accept
 from ..services import jobs as svc
 from ..services.spool import (CSV_TYPES, JSONL_TYPES, Spooled, detect_table_format, media_type, new_spool_path,
@@ -32,7 +33,7 @@ CREATE_BODY = {
                     "file": {"type": "string", "format": "binary",
                              "description": "JSONL (one {id, text, lang?} object per line) or CSV with a `text` "
                                             "column (UTF-8 or cp1251, `;` or `,`)"},
-                    "model": {"type": "string", "description": "`name` or `name@version`"},
+                    "model": {"type": "string", "description": "`name` or `name@version`", "pattern": OPTIONAL_SPEC_PATTERN},
                     "format": {"type": "string", "enum": ["jsonl", "csv"],
                                "description": "default: from the file name / content"},
                 },
@@ -40,7 +41,7 @@ CREATE_BODY = {
             },
         },
         "application/json": {
-            "schema": {"$ref": "#/components/schemas/JobCreateJSON"},
+            "schema": JobCreateJSON.model_json_schema(),  # inline: no dangling $ref in the OpenAPI document
             "examples": {
                 "ru": {"summary": "Русские комментарии",
                        "value": {"documents": [{"id": "r1", "text": "Доставка опять задержалась на неделю."},
@@ -141,7 +142,7 @@ async def _spool_request(request: Request, settings, fmt_param: str | None) -> t
                          "or text/csv), or send `{\"documents\": [...]}` as JSON. The upload is streamed to disk, "
                          "never held in memory. Returns 202 with `Location: /v1/jobs/{id}`.")
 async def create_job(request: Request, principal: CurrentKey, settings: SettingsDep, models: PipelineDep,
-                     model: str | None = Query(None, description="`name` or `name@version`"),
+                     model: str | None = Query(None, description="`name` or `name@version`", json_schema_extra={"pattern": OPTIONAL_SPEC_PATTERN}),
                      format: Literal["jsonl", "csv"] | None = Query(None, description="input format")) -> JSONResponse:
     sp, fmt, form_model = await _spool_request(request, settings, format)
     spec = form_model or model or settings.default_model
@@ -159,12 +160,17 @@ async def create_job(request: Request, principal: CurrentKey, settings: Settings
     return await queue_and_accept(request, sp, create, JobOut, "/v1/jobs")
 
 
-@router.get("", response_model=JobList, responses=error_responses(401, 422, 429),
-            summary="Your jobs, newest first (admins see all)")
-def list_jobs(principal: CurrentKey, session: SessionDep,
+@router.get("", response_model=JobList,
+            responses={**error_responses(401, 422, 429), 200: {"description": "one page", "headers": NEXT_HEADERS}},
+            summary="Your jobs, newest first (admins see all); `cursor` pages through all of them")
+def list_jobs(request: Request, response: Response, principal: CurrentKey, session: SessionDep,
               status: Literal["queued", "running", "done", "failed", "cancelled"] | None = None,
-              limit: int = Query(50, ge=1, le=500)) -> dict:
-    return {"jobs": [job_out(session, j) for j in svc.list_jobs(session, principal, limit=limit, status=status)]}
+              limit: int = Query(50, ge=1, le=500), cursor: str | None = CursorQuery) -> dict:
+    jobs = svc.list_jobs(session, principal, limit=limit + 1, status=status, after=parse_time_cursor(cursor))
+    page, more = jobs[:limit], len(jobs) > limit
+    nxt = time_cursor(page[-1].created_at, page[-1].id) if more and page else None
+    set_next(request, response, nxt)
+    return {"jobs": [job_out(session, j) for j in page], "next_cursor": nxt}
 
 
 @router.get("/{job_id}", response_model=JobOut, responses=error_responses(401, 404, 422, 429),

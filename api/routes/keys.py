@@ -5,7 +5,7 @@ from fastapi import APIRouter, Path, Response
 
 from ..db import as_utc
 from ..deps import AdminKey, JsonBody, SessionDep, SettingsDep
-from ..errors import NotFound
+from ..errors import Conflict, NotFound
 from ..models_db import ApiKey
 from ..schemas import KeyCreate, KeyCreated, KeyList, error_responses
 from ..services import auth as svc
@@ -20,7 +20,7 @@ def key_view(key: ApiKey) -> dict:
 
 
 @router.post("", status_code=201, response_model=KeyCreated, dependencies=[JsonBody],
-             responses=error_responses(401, 403, 415, 422, 429), summary="Create an API key (admin)")
+             responses=error_responses(400, 401, 403, 413, 415, 422, 429), summary="Create an API key (admin)")
 def create_key(principal: AdminKey, session: SessionDep, settings: SettingsDep, body: KeyCreate) -> dict:
     key, token = svc.create_key(session, role=body.role, name=body.name, pepper=settings.key_pepper)
     return {**key_view(key), "token": token}
@@ -31,10 +31,16 @@ def list_keys(principal: AdminKey, session: SessionDep) -> dict:
     return {"keys": [key_view(k) for k in svc.list_keys(session)]}
 
 
-@router.delete("/{key_id}", status_code=204, responses=error_responses(401, 403, 404, 429),
-               summary="Revoke an API key (admin)")
+@router.delete("/{key_id}", status_code=204, responses=error_responses(401, 403, 404, 409, 422, 429),
+               summary="Revoke an API key (admin); the last active admin key cannot be revoked (409)")
 def revoke_key(principal: AdminKey, session: SessionDep,
                key_id: str = Path(max_length=64, description="the key's id (not the token)")) -> Response:
-    if svc.revoke_key(session, key_id) is None:
+    try:
+        revoked = svc.revoke_key(session, key_id, keep_an_admin=True)
+    except svc.LastAdminKey:
+        raise Conflict("this is the last active admin key: create another admin key first "
+                       "(`POST /v1/keys` with role admin, or `cxlens keys create --role admin`)",
+                       code="last_admin_key") from None
+    if revoked is None:
         raise NotFound(f"no key {key_id!r}", code="key_not_found")
     return Response(status_code=204)

@@ -18,7 +18,7 @@ def list_models(principal: CurrentKey, models: PipelineDep) -> dict:
 
 
 @router.put("/default", response_model=ModelList, dependencies=[JsonBody],
-            responses=error_responses(401, 403, 404, 415, 422, 429),
+            responses=error_responses(400, 401, 403, 404, 413, 415, 422, 429),
             summary="Serve another model version by default in this process (admin; e.g. a rollback)")
 def set_default(principal: AdminKey, models: PipelineDep, body: DefaultModelRequest) -> dict:
     pipe = models.set_default(body.model)

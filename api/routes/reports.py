@@ -10,8 +10,9 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from nlp.errors import DataError
 
 from ..deps import CurrentKey, PipelineDep, SessionDep, SettingsDep
-from ..errors import UnsupportedMediaType
-from ..schemas import ReportOut, error_responses
+from ..errors import MethodNotAllowed, UnsupportedMediaType
+from ..pagination import NEXT_HEADERS, CursorQuery, parse_time_cursor, set_next, time_cursor
+from ..schemas import OPTIONAL_SPEC_PATTERN, ReportOut, error_responses
 from ._accepted import queue_and_accept
 from ..services import reports as svc
 from ..services.spool import media_type, spool_multipart
@@ -32,7 +33,7 @@ CREATE_BODY = {
                         "description": "report options as a JSON object (the report config: columns, scores, "
                                        "thresholds, min_n, lang ...)",
                         "example": '{"lang": "ru", "min_n": 5}'},
-            "model": {"type": "string", "description": "`name` or `name@version`"},
+            "model": {"type": "string", "description": "`name` or `name@version`", "pattern": OPTIONAL_SPEC_PATTERN},
         },
         "required": ["file"],
     }}},
@@ -45,7 +46,8 @@ CREATE_BODY = {
                               "headers": {"Location": {"schema": {"type": "string"}}}}},
              summary="Build a strengths-and-weaknesses report from a survey wave (background job)")
 async def create_report(request: Request, principal: CurrentKey, settings: SettingsDep, models: PipelineDep,
-                        model: str | None = Query(None, description="`name` or `name@version`")) -> JSONResponse:
+                        model: str | None = Query(None, description="`name` or `name@version`",
+                                                  json_schema_extra={"pattern": OPTIONAL_SPEC_PATTERN})) -> JSONResponse:
     ctype_header = request.headers.get("content-type", "")
     if media_type(ctype_header) != "multipart/form-data":
         raise UnsupportedMediaType("upload the wave as multipart/form-data (field `file`, optional `options`)")
@@ -73,7 +75,7 @@ async def create_report(request: Request, principal: CurrentKey, settings: Setti
 
 
 @router.get("/{report_id}.html", response_class=HTMLResponse,
-            responses={**error_responses(401, 404, 409, 429, 503),
+            responses={**error_responses(401, 404, 409, 422, 429, 503, json_route=False),
                        200: {"content": {"text/html": {"schema": {"type": "string"}}}}},
             summary="The report as a self-contained HTML page")
 def report_html(principal: CurrentKey, session: SessionDep, report_id: str = ReportId) -> HTMLResponse:
@@ -82,7 +84,7 @@ def report_html(principal: CurrentKey, session: SessionDep, report_id: str = Rep
 
 
 @router.get("/{report_id}.xlsx", response_class=Response,
-            responses={**error_responses(401, 404, 409, 429, 503),
+            responses={**error_responses(401, 404, 409, 422, 429, 503, json_route=False),
                        200: {"content": {"application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
                                          {"schema": {"type": "string", "format": "binary"}}}}},
             summary="The report as an Excel workbook")
@@ -93,10 +95,25 @@ def report_xlsx(principal: CurrentKey, session: SessionDep, report_id: str = Rep
                     headers={"Content-Disposition": f'attachment; filename="report-{report_id}.xlsx"'})
 
 
-@router.get("", response_model=list[ReportOut], responses=error_responses(401, 422, 429),
-            summary="Your reports, newest first (admins see all); without the report bodies")
-def list_reports(principal: CurrentKey, session: SessionDep, limit: int = Query(50, ge=1, le=500)) -> list[dict]:
-    return [svc.report_view(r, include_report=False) for r in svc.list_reports(session, principal, limit=limit)]
+@router.api_route("/{report_id}.html", methods=["POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                  include_in_schema=False)
+@router.api_route("/{report_id}.xlsx", methods=["POST", "PUT", "PATCH", "DELETE", "OPTIONS"],
+                  include_in_schema=False)
+def rendered_report_methods(report_id: str) -> Response:
+    """The rendered reports are read-only: 405 (not the DELETE of ``/{report_id}`` with a '.html' id)."""
+    raise MethodNotAllowed(["GET"])
+
+
+@router.get("", response_model=list[ReportOut],
+            responses={**error_responses(401, 422, 429), 200: {"description": "one page", "headers": NEXT_HEADERS}},
+            summary="Your reports, newest first (admins see all); without the report bodies; the next page's "
+                    "cursor is in `X-Next-Cursor`")
+def list_reports(request: Request, response: Response, principal: CurrentKey, session: SessionDep,
+                 limit: int = Query(50, ge=1, le=500), cursor: str | None = CursorQuery) -> list[dict]:
+    reps = svc.list_reports(session, principal, limit=limit + 1, after=parse_time_cursor(cursor))
+    page = reps[:limit]
+    set_next(request, response, time_cursor(page[-1].created_at, page[-1].id) if len(reps) > limit and page else None)
+    return [svc.report_view(r, include_report=False) for r in page]
 
 
 @router.get("/{report_id}", response_model=ReportOut, responses=error_responses(401, 404, 422, 429),

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Query
 from nlp.taxonomy import load_taxonomy
 
 from ..deps import CurrentKey, PipelineDep
-from ..schemas import TaxonomyOut, error_responses
+from ..schemas import OPTIONAL_SPEC_PATTERN, TaxonomyOut, error_responses
 from ..services.models import model_info
 
 router = APIRouter(prefix="/v1", tags=["taxonomy"])
@@ -15,7 +15,8 @@ router = APIRouter(prefix="/v1", tags=["taxonomy"])
 @router.get("/taxonomy", response_model=TaxonomyOut, responses=error_responses(401, 404, 422, 429),
             summary="Touchpoints (ids, RU/EN names, descriptions) of a model or the default taxonomy")
 def taxonomy(principal: CurrentKey, models: PipelineDep,
-             model: str | None = Query(None, description="`name` or `name@version`; default: the served model")
+             model: str | None = Query(None, description="`name` or `name@version`; default: the served model",
+                                       json_schema_extra={"pattern": OPTIONAL_SPEC_PATTERN})
              ) -> dict:
     pipe = models.get(model) if model else models.default
     tax = getattr(pipe, "taxonomy", None) if pipe is not None else None

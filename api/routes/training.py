@@ -8,17 +8,18 @@ import threading
 from pathlib import Path as FsPath
 from typing import Any, Literal
 
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Path, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 
 from nlp.config import DEFAULT_MODEL_NAME, data_dir
 from nlp.gate import PromotionRefused
 
 from ..deps import AdminKey, CurrentKey, JsonBody, SettingsDep
-from ..errors import Conflict, UnsupportedMediaType
-from ..schemas import error_responses
+from ..errors import Conflict, UnsupportedMediaType, scrub_paths
+from ..pagination import NEXT_HEADERS, CursorQuery, decode_cursor, encode_cursor, set_next
+from ..schemas import OPTIONAL_SPEC_PATTERN, error_responses
 from ..services.spool import media_type, spool_multipart
 from ..services.training import TrainingService
 
@@ -85,10 +86,11 @@ class FeedbackItem(BaseModel):
          "touchpoints": [{"touchpoint": "billing", "polarity": "negative"}]},
         {"text": "The engineer was great", "touchpoints": "field_service:positive"}]})
 
-    id: str | int | None = None
-    text: str = Field(max_length=20_000, description="the comment (required: the API keeps no input texts)")
-    sentiment: str | dict[str, Any] | None = Field(None, description="corrected sentiment (or a prediction's "
-                                                                      "`{\"label\": ...}`); absent = not corrected")
+    id: StrictStr | StrictInt | None = None
+    text: str = Field(max_length=20_000, pattern=r"\S",
+                      description="the comment (required: the API keeps no input texts)")
+    sentiment: Literal["positive", "negative", "neutral", "mixed"] | dict[str, Any] | None = Field(
+        None, description="corrected sentiment (or a prediction's `{\"label\": ...}`); absent = not corrected")
     touchpoints: list[Any] | str | None = Field(None, description="corrected touchpoints: prediction-style objects, "
                                                                   "`billing:negative` strings or one `;`-separated "
                                                                   "string; `[]` = none; absent = not corrected")
@@ -96,8 +98,11 @@ class FeedbackItem(BaseModel):
 
 class FeedbackRequest(BaseModel):
     items: list[FeedbackItem] = Field(min_length=1, max_length=1000)
-    dataset: str = Field("feedback", max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    model: str | None = Field(None, max_length=120, description="model whose taxonomy validates the labels")
+    dataset: str | None = Field(None, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+                                description="a feedback dataset you own (created on first use); default: your "
+                                            "own, `feedback-<key id prefix>`. Imported datasets are refused.")
+    model: str | None = Field(None, max_length=120, json_schema_extra={"pattern": OPTIONAL_SPEC_PATTERN},
+                              description="model whose taxonomy validates the labels")
 
 
 class FeedbackResult(BaseModel):
@@ -140,6 +145,9 @@ class TrainingJob(BaseModel):
     finished_at: str | None = None
     result: dict[str, Any] | None = Field(None, description="version, gate decision, metrics, comparison summary")
     error: str | None = None
+    progress: dict[str, Any] | None = Field(
+        None, description="the running stage: `stage` (e.g. embedding, or a step message), `done`, `total`, "
+                          "`unit`, `eta_s`, `rate`, `elapsed_s`; updated about once a second")
 
 
 class PromoteRequest(BaseModel):
@@ -173,11 +181,13 @@ class ProductionEvent(BaseModel):
                  "type": "object", "required": ["file", "name"], "properties": {
                      "file": {"type": "string", "format": "binary",
                               "description": "JSONL, analyst CSV, XLSX, Label Studio or Argilla JSON export"},
-                     "name": {"type": "string", "description": "dataset name"},
+                     "name": {"type": "string", "description": "dataset name",
+                              "pattern": r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"},
                      "format": {"type": "string", "enum": ["auto", "jsonl", "csv", "xlsx", "labelstudio", "argilla"]},
                      "map": {"type": "string", "description": "comma-separated `old=new` touchpoint mappings"}}}}}}},
              summary="Import a labeled file as a dataset version (admin): bad rows listed, good rows kept")
 async def import_dataset(request: Request, principal: AdminKey, settings: SettingsDep) -> DatasetImported:
+    """Admins only: an imported dataset is writable by admins only (corrections go to feedback datasets)."""
     ctype = request.headers.get("content-type", "")
     if media_type(ctype) != "multipart/form-data":
         raise UnsupportedMediaType("upload the labeled file as multipart/form-data (fields `file`, `name`)")
@@ -188,29 +198,39 @@ async def import_dataset(request: Request, principal: AdminKey, settings: Settin
     mapping = [m.strip() for m in (sp.fields.get("map") or "").split(",") if m.strip()]
     try:
         out = await run_in_threadpool(svc.import_dataset, sp.path, name=name, fmt=sp.fields.get("format") or "auto",
-                                      filename=sp.filename, mapping=mapping)
+                                      filename=sp.filename, mapping=mapping, owner=principal.key_id)
     except BaseException:
         sp.discard()
         raise
     return DatasetImported.model_validate(out)
 
 
-@router.get("/datasets", responses=error_responses(401, 403, 429), summary="Stored datasets (admin)")
-def list_datasets(request: Request, principal: AdminKey) -> list[dict[str, Any]]:
-    return service(request).list_datasets()
+@router.get("/datasets", responses={**error_responses(401, 422, 429),
+                                     200: {"description": "one page, by name", "headers": NEXT_HEADERS}},
+            summary="Stored datasets by name (admins: all; analysts: the feedback datasets they own); the next "
+                    "page's cursor is in `X-Next-Cursor`")
+def list_datasets(request: Request, response: Response, principal: CurrentKey,
+                  limit: int = Query(100, ge=1, le=1000), cursor: str | None = CursorQuery) -> list[dict[str, Any]]:
+    after = decode_cursor(cursor, keys=("n",))
+    rows = [r for r in service(request).list_datasets(principal) if after is None or r["name"] > after["n"]]
+    page = rows[:limit]
+    set_next(request, response, encode_cursor({"n": page[-1]["name"]}) if len(rows) > limit and page else None)
+    return [{**r, "source": scrub_paths(r.get("source"))} for r in page]
 
 
 @router.post("/feedback", response_model=FeedbackResult, dependencies=[JsonBody],
-             responses=error_responses(400, 401, 415, 422, 429),
-             summary="Record corrected labels (any key): they become the `feedback` dataset")
-def feedback(request: Request, principal: CurrentKey, body: FeedbackRequest) -> FeedbackResult:
+             responses=error_responses(400, 401, 403, 409, 413, 415, 422, 429),
+             summary="Record corrected labels (any key) in your own feedback dataset (append-only, who/when per "
+                     "row); 403 for another key's dataset, an imported one (analysts) or over the quota")
+def feedback(request: Request, principal: CurrentKey, settings: SettingsDep, body: FeedbackRequest) -> FeedbackResult:
     items = [it.model_dump(exclude_none=True) for it in body.items]
-    return FeedbackResult.model_validate(service(request).feedback(items, dataset=body.dataset, model=body.model,
-                                                                   by=_who(principal)))
+    return FeedbackResult.model_validate(service(request).feedback(
+        items, principal=principal, dataset=body.dataset, model=body.model,
+        quota_rows=settings.feedback_quota_rows, quota_chars=settings.feedback_quota_chars))
 
 
 @router.post("/models/train", status_code=202, response_model=TrainingJob, dependencies=[JsonBody],
-             responses={**error_responses(400, 401, 403, 415, 422, 429),
+             responses={**error_responses(400, 401, 403, 413, 415, 422, 429),
                         202: {"description": "Accepted; poll the `Location`",
                               "headers": {"Location": {"schema": {"type": "string"}}}}},
              summary="Train a new model version on the seed set + datasets, compared with production (admin; a job)")
@@ -220,20 +240,20 @@ def train(request: Request, principal: AdminKey, body: TrainRequest) -> JSONResp
                         headers={"Location": f"/v1/models/train/{job['id']}"})
 
 
-@router.get("/models/train", response_model=list[TrainingJob], responses=error_responses(401, 403, 429),
+@router.get("/models/train", response_model=list[TrainingJob], responses=error_responses(401, 403, 422, 429),
             summary="Training jobs, newest first (admin)")
 def training_jobs(request: Request, principal: AdminKey, limit: int = Query(50, ge=1, le=500)) -> list[dict]:
     return service(request).list_jobs(limit)
 
 
-@router.get("/models/train/{job_id}", response_model=TrainingJob, responses=error_responses(401, 403, 404, 429),
+@router.get("/models/train/{job_id}", response_model=TrainingJob, responses=error_responses(401, 403, 404, 422, 429),
             summary="A training job's status and result (admin)")
 def training_job(request: Request, principal: AdminKey, job_id: str = Path(max_length=64)) -> dict:
     return service(request).get_job(job_id)
 
 
 @router.post("/models/{name}/promote", response_model=ProductionEvent, dependencies=[JsonBody],
-             responses=error_responses(400, 401, 403, 404, 409, 415, 422, 429),
+             responses=error_responses(400, 401, 403, 404, 409, 413, 415, 422, 429),
              summary="Make a version production through the evaluation gate (admin); 409 `gate_refused` names "
                      "the labels that got worse; `force` needs a `reason`")
 def promote(request: Request, principal: AdminKey, body: PromoteRequest, name: str = Name) -> dict:
@@ -247,26 +267,27 @@ def promote(request: Request, principal: AdminKey, body: PromoteRequest, name: s
 
 
 @router.post("/models/{name}/rollback", response_model=ProductionEvent, dependencies=[JsonBody],
-             responses=error_responses(400, 401, 403, 404, 415, 422, 429),
+             responses=error_responses(400, 401, 403, 404, 413, 415, 422, 429),
              summary="Point production back to an earlier version (admin)")
 def rollback(request: Request, principal: AdminKey, body: RollbackRequest, name: str = Name) -> dict:
     return service(request).rollback(name, to=body.to, reason=body.reason, by=_who(principal))
 
 
-@router.get("/models/{name}/history", responses=error_responses(401, 403, 404, 429),
+@router.get("/models/{name}/history", responses=error_responses(401, 403, 404, 422, 429),
             summary="Promotions and rollbacks of a model, oldest first (admin)")
 def history(request: Request, principal: AdminKey, name: str = Name) -> list[dict[str, Any]]:
     return service(request).history(name)
 
 
 @router.get("/models/{name}/{version}/card", response_class=PlainTextResponse,
-            responses={**error_responses(401, 403, 404, 429), 200: {"content": {"text/markdown": {}}}},
+            responses={**error_responses(401, 403, 404, 422, 429, json_route=False),
+                       200: {"content": {"text/markdown": {"schema": {"type": "string"}}}}},
             summary="A version's MODEL_CARD.md (admin)")
 def card(request: Request, principal: AdminKey, name: str = Name, version: str = Version) -> PlainTextResponse:
     return PlainTextResponse(service(request).card(name, version), media_type="text/markdown; charset=utf-8")
 
 
-@router.get("/models/{name}/{version}/comparison", responses=error_responses(401, 403, 404, 429),
+@router.get("/models/{name}/{version}/comparison", responses=error_responses(401, 403, 404, 422, 429),
             summary="A version's comparison with production (comparison.json; admin)")
 def comparison(request: Request, principal: AdminKey, name: str = Name, version: str = Version) -> dict[str, Any]:
     return service(request).comparison(name, version)

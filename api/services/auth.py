@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from nlp.errors import DataError
@@ -72,14 +72,32 @@ def list_keys(session: Session, *, include_revoked: bool = True) -> list[ApiKey]
     return list(session.scalars(stmt))
 
 
-def revoke_key(session: Session, key_id: str) -> ApiKey | None:
-    """Revoke a key by id (idempotent); ``None`` when there is no such key."""
+class LastAdminKey(Exception):
+    """Revoking this key would leave no active admin key."""
+
+
+def revoke_key(session: Session, key_id: str, *, keep_an_admin: bool = False) -> ApiKey | None:
+    """Revoke a key by id (idempotent); ``None`` when there is no such key.
+
+    ``keep_an_admin`` (the API): refuse (:class:`LastAdminKey`) to revoke the last active admin key. The
+    check and the revocation are one conditional ``UPDATE``, so two admins revoking each other at once
+    cannot both succeed on SQLite (writes are serialised there)."""
     key = session.get(ApiKey, key_id)
     if key is None:
         return None
-    if key.revoked_at is None:
-        key.revoked_at = utcnow()
-        session.commit()
+    if key.revoked_at is not None:
+        return key
+    stmt = update(ApiKey).where(ApiKey.id == key_id, ApiKey.revoked_at.is_(None))
+    if keep_an_admin:
+        others = (select(func.count()).select_from(ApiKey)
+                  .where(ApiKey.role == "admin", ApiKey.revoked_at.is_(None), ApiKey.id != key_id)
+                  .scalar_subquery())
+        stmt = stmt.where(or_(ApiKey.role != "admin", others > 0))
+    res = session.execute(stmt.values(revoked_at=utcnow()).execution_options(synchronize_session=False))
+    session.commit()
+    session.refresh(key)
+    if res.rowcount != 1 and key.revoked_at is None:
+        raise LastAdminKey(key_id)
     return key
 
 

@@ -64,6 +64,16 @@ def validate_documents(items: Sequence[Any], *, max_chars: int, loc_prefix: Sequ
     return docs, errors
 
 
+def request_chars(items: Sequence[Any]) -> int:
+    """Characters of text in a request's documents (the cost charged to the key's budget)."""
+    n = 0
+    for raw in items:
+        text = raw if isinstance(raw, str) else (raw.get("text") if isinstance(raw, dict) else None)
+        if isinstance(text, str):
+            n += len(text)
+    return n
+
+
 def predict_isolated(pipeline: Any, docs: Sequence[Document], *, batch_size: int = 256) -> list[dict | Exception]:
     """Predict a batch; if the batch call fails, predict one by one so that only the bad ones fail."""
     if not docs:

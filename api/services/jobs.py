@@ -8,7 +8,6 @@ its heartbeat is older than the lease; both resume after the checkpoint.
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 import json
@@ -23,11 +22,12 @@ from typing import Any, Callable, Iterator
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from nlp.cells import csv_writer
 from nlp.errors import CxlensError, DataError, ModelNotFoundError
 from nlp.schema import SENTIMENTS, Document, document_from_dict
 
 from ..db import as_utc
-from ..errors import Conflict
+from ..errors import Conflict, scrub_paths
 from ..models_db import Job, JobResult, Report, utcnow
 from .auth import Principal
 from .classify import failure_message, predict_isolated
@@ -59,12 +59,16 @@ def get_job(session: Session, principal: Principal, job_id: str) -> Job:
     return principal.get_owned(session, Job, job_id, kind="job")
 
 
-def list_jobs(session: Session, principal: Principal, *, limit: int = 50, status: str | None = None) -> list[Job]:
+def list_jobs(session: Session, principal: Principal, *, limit: int = 50, status: str | None = None,
+              after: tuple[dt.datetime, str] | None = None) -> list[Job]:
+    """Newest first; ``after`` = (created_at, id) of the last item of the previous page (keyset cursor)."""
     stmt = select(Job).order_by(Job.created_at.desc(), Job.id).limit(limit)
     if not principal.is_admin:
         stmt = stmt.where(Job.owner_key_id.is_(None) if principal.key_id is None else Job.owner_key_id == principal.key_id)
     if status:
         stmt = stmt.where(Job.status == status)
+    if after is not None:
+        stmt = stmt.where(or_(Job.created_at < after[0], and_(Job.created_at == after[0], Job.id > after[1])))
     return list(session.scalars(stmt))
 
 
@@ -81,6 +85,17 @@ def cancel_job(session: Session, principal: Principal, job_id: str) -> Job:
     return job
 
 
+def _eta_s(job: Job, done_n: int, total: int | None) -> float | None:
+    """Seconds left at the rate of this run so far (rows since it started); 0 once finished."""
+    if job.status in FINAL:
+        return 0.0
+    started = as_utc(job.started_at)
+    if job.status != "running" or started is None or not total or done_n <= 0:
+        return None
+    elapsed = (as_utc(utcnow()) - started).total_seconds()
+    return round(max(0.0, (total - done_n) * elapsed / done_n), 1) if elapsed > 0 else None
+
+
 def job_view(job: Job) -> dict[str, Any]:
     done_n = job.ok_count + job.error_count
     total = done_n if job.status == "done" else job.rows_total
@@ -90,13 +105,15 @@ def job_view(job: Job) -> dict[str, Any]:
         "id": job.id,
         "status": job.status,
         "model": {"spec": job.model_spec, "name": job.model_name, "version": job.model_version},
-        "input": {"name": job.input_name, "format": job.input_format, "bytes": job.input_bytes},
+        "input": {"name": job.input_name, "format": job.input_format, "bytes": job.input_bytes,
+                  "encoding": json.loads(job.input_encoding) if job.input_encoding else None},
         "progress": {"rows_total": total, "rows_processed": done_n, "ok": job.ok_count,
                      "failed": job.error_count, "checkpoint_row": job.rows_processed,
                      "percent": (round(100.0 * done_n / total, 1) if total else
-                                 (100.0 if job.status == "done" else 0.0))},
+                                 (100.0 if job.status == "done" else 0.0)),
+                     "done": done_n, "total": total, "eta_s": _eta_s(job, done_n, total)},
         "attempts": job.attempts,
-        "error": job.error,
+        "error": scrub_paths(job.error),
         "created_at": as_utc(job.created_at),
         "started_at": as_utc(job.started_at),
         "finished_at": as_utc(job.finished_at),
@@ -107,7 +124,13 @@ def job_errors(session: Session, job: Job, *, limit: int = 20) -> list[dict[str,
     rows = session.execute(select(JobResult.row_no, JobResult.payload)
                            .where(JobResult.job_id == job.id, JobResult.ok.is_(False))
                            .order_by(JobResult.row_no).limit(limit)).all()
-    return [{"row": r, **json.loads(p)} for r, p in rows]
+    out = []
+    for r, p in rows:
+        payload = json.loads(p)
+        if isinstance(payload.get("error"), dict):
+            payload["error"]["message"] = scrub_paths(payload["error"].get("message"))
+        out.append({"row": r, **payload})
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -145,9 +168,9 @@ CSV_COLUMNS = ["row", "id", "lang", "sentiment", *[f"p_{s}" for s in SENTIMENTS]
 
 def results_csv(factory: sessionmaker, job_id: str) -> Iterator[bytes]:
     """CSV (UTF-8 with BOM for Excel); ``touchpoints`` uses the ``id:polarity;...`` cell format that the
-    labeled-data reader accepts back."""
+    labeled-data reader accepts back. Every cell goes through the spreadsheet-safe writer (nlp.cells)."""
     out = io.StringIO()
-    w = csv.writer(out, lineterminator="\r\n")
+    w = csv_writer(out, lineterminator="\r\n")  # user text such as "=HYPERLINK(...)" is neutralised
     w.writerow(CSV_COLUMNS)
     yield ("\ufeff" + out.getvalue()).encode("utf-8")
     out.seek(0)
@@ -376,11 +399,20 @@ class JobWorker:
         if not path.exists():
             self._fail(Job, job_id, "the uploaded input file is missing from the spool directory")
             return
+        row_warnings: dict[int, list[str]] = {}
+
+        def on_decoding(dec) -> None:
+            with self.factory() as s:
+                s.execute(update(Job).where(self._owned(Job, job_id))
+                          .values(input_encoding=json.dumps(dec.to_dict(), ensure_ascii=False)))
+                s.commit()
+
         try:
             chunk: list[tuple[int, Document | DataError]] = []
             truncated = False
             last_row = checkpoint
-            for row_no, rec in iter_spooled(path, fmt, source=name):
+            for row_no, rec in iter_spooled(path, fmt, source=name, on_decoding=on_decoding,
+                                            on_warning=lambda r, m: row_warnings.setdefault(r, []).append(m)):
                 if row_no <= checkpoint:
                     continue
                 if row_no > self.max_rows:
@@ -390,10 +422,12 @@ class JobWorker:
                     chunk.append((row_no, rec))
                 else:
                     try:
-                        chunk.append((row_no, document_from_dict(rec, row=row_no, source=name,
-                                                                 default_id=str(row_no))))
+                        doc = document_from_dict(rec, row=row_no, source=name, default_id=str(row_no))
+                        doc.warnings = row_warnings.pop(row_no, [])
+                        chunk.append((row_no, doc))
                     except DataError as e:
                         chunk.append((row_no, e))
+                row_warnings.pop(row_no, None)
                 last_row = row_no
                 if len(chunk) >= self.chunk_size:
                     self._commit_chunk(job_id, pipe, chunk, last_row)
@@ -447,6 +481,8 @@ class JobWorker:
                                          payload=json.dumps(payload, ensure_ascii=False)))
                 err_n += 1
             else:
+                if d.warnings:  # reading warnings (e.g. invalid bytes replaced) go with the prediction
+                    p = {**p, "warnings": [*d.warnings, *(p.get("warnings") or [])]}
                 results.append(JobResult(job_id=job_id, row_no=r, doc_id=d.id[:300], ok=True,
                                          payload=json.dumps(p, ensure_ascii=False)))
                 ok_n += 1

@@ -5,6 +5,8 @@ pre-built pipeline; by default it is ``nlp.store.load_pipeline``.
 """
 from __future__ import annotations
 
+import contextlib
+
 import logging
 import re
 import threading
@@ -67,10 +69,14 @@ class ModelService:
                 if self.custom_loader or not self.train_default_if_missing or \
                         self.default_spec.split("@")[0] != DEFAULT_MODEL_NAME:
                     raise
+                from nlp.progress import TerminalSink, active, message, reporting
                 from nlp.store import ensure_default_model
 
-                log.info("no model '%s' in %s: training the default fast model", self.default_spec, self.models_dir)
-                pipe = ensure_default_model(self.models_dir)
+                log.info("no model '%s' in %s: training the default model from the seed set", self.default_spec,
+                         self.models_dir)
+                # the server's log (stderr) shows the build's progress unless a caller already reports it
+                with contextlib.nullcontext() if active() else reporting(TerminalSink()):
+                    pipe = ensure_default_model(self.models_dir, progress=message)
         except Exception as e:  # noqa: BLE001 - reported by /ready
             self.load_error = f"{type(e).__name__}: {e}"
             log.error("cannot load the default model %s: %s", self.default_spec, self.load_error)

@@ -8,14 +8,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
 from nlp.errors import DataError
 from nlp.schema import document_from_dict
 
 from ..db import as_utc
-from ..errors import Conflict, Unavailable
+from ..errors import Conflict, Unavailable, scrub_paths
 from ..models_db import Report, utcnow
 from .auth import Principal
 from .classify import predict_isolated
@@ -73,11 +73,14 @@ def get_report(session: Session, principal: Principal, report_id: str) -> Report
     return principal.get_owned(session, Report, report_id, kind="report")
 
 
-def list_reports(session: Session, principal: Principal, *, limit: int = 50) -> list[Report]:
+def list_reports(session: Session, principal: Principal, *, limit: int = 50, after=None) -> list[Report]:
+    """Newest first; ``after`` = (created_at, id) of the last item of the previous page (keyset cursor)."""
     stmt = select(Report).order_by(Report.created_at.desc(), Report.id).limit(limit)
     if not principal.is_admin:
         stmt = stmt.where(Report.owner_key_id.is_(None) if principal.key_id is None
                           else Report.owner_key_id == principal.key_id)
+    if after is not None:
+        stmt = stmt.where(or_(Report.created_at < after[0], and_(Report.created_at == after[0], Report.id > after[1])))
     return list(session.scalars(stmt))
 
 
@@ -96,7 +99,9 @@ def report_view(rep: Report, *, include_report: bool = True) -> dict[str, Any]:
     base = f"/v1/reports/{rep.id}"
     return {
         "id": rep.id, "status": rep.status, "model": rep.model_spec, "input_name": rep.input_name,
-        "error": rep.error, "row_errors": json.loads(rep.row_errors or "[]")[:100],
+        "error": scrub_paths(rep.error),
+        "row_errors": [{k: scrub_paths(v) for k, v in e.items()} if isinstance(e, dict) else e
+                       for e in json.loads(rep.row_errors or "[]")[:100]],
         "created_at": as_utc(rep.created_at), "finished_at": as_utc(rep.finished_at),
         "report": json.loads(rep.result) if (include_report and rep.result) else None,
         "links": {"self": base, "html": f"{base}.html", "xlsx": f"{base}.xlsx"},
@@ -165,6 +170,13 @@ def run_report(session: Session, rep: Report, worker) -> None:
     worker.check_stop()
     info = {"name": str(getattr(pipe, "name", "unknown")), "version": str(getattr(pipe, "version", "unknown"))}
     report = build_report(answers, predictions, config, data_errors=errors, source=name, model=info)
+    if path.suffix.lower() not in (".xlsx", ".xlsm"):  # the upload's encoding decision (nlp.encoding)
+        from nlp.encoding import detect_file
+
+        dec = detect_file(path)
+        report.setdefault("meta", {})["input_encoding"] = dec.to_dict()
+        if dec.replaced:
+            report.setdefault("warnings", []).append(f"{name}: decoded as {dec.summary()}")
     row_errors = [_error_dict(e, path, name) for e in errors]
     if worker.finish_report(rep.id, result=report, row_errors=row_errors):
         path.unlink(missing_ok=True)

@@ -4,19 +4,19 @@ semantics are those of ``nlp.io.iter_records`` (1-based data rows; a bad row yie
 """
 from __future__ import annotations
 
-import codecs
 import csv
 import json
 import os
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, AsyncIterator, Callable, Iterator
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from nlp.encoding import Decoding, detect_file
 from nlp.errors import DataError
-from nlp.io import sniff_delimiter
+from nlp.io import RowWarning, sniff_delimiter
 
 from ..errors import ApiError, PayloadTooLarge, UnsupportedMediaType
 
@@ -226,31 +226,32 @@ def detect_table_format(*, explicit: str | None, filename: str, content_type: st
     return "jsonl" if head[:1] in (b"{", b"[") else "csv"
 
 
-def _decode_line(raw: bytes, first: bool) -> str:
-    try:
-        return raw.decode("utf-8-sig" if first else "utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("cp1251")
+def file_encoding(path: Path) -> Decoding:
+    """The file-level encoding decision of :mod:`nlp.encoding` (strict UTF-8 with or without BOM; a legacy
+    encoding only when the whole file is clearly in it; else UTF-8 with the bad bytes replaced), made in a
+    streaming pass: the upload is never loaded whole."""
+    return detect_file(path)
 
 
-def file_encoding(path: Path) -> str:
-    """``utf-8-sig`` when the whole file is valid UTF-8, else ``cp1251`` (Russian Excel)."""
-    dec = codecs.getincrementaldecoder("utf-8")()
-    with open(path, "rb") as fh:
-        try:
-            while True:
-                chunk = fh.read(_CHUNK)
-                if not chunk:
-                    dec.decode(b"", final=True)
-                    return "utf-8-sig"
-                dec.decode(chunk)
-        except UnicodeDecodeError:
-            return "cp1251"
+def iter_spooled(path: Path, fmt: str, *, source: str | None = None, on_warning: RowWarning | None = None,
+                 on_decoding: Callable[[Decoding], None] | None = None) -> Iterator[tuple[int, dict | DataError]]:
+    """Stream ``(row_no, record | DataError)`` from a spool file without loading it whole.
 
-
-def iter_spooled(path: Path, fmt: str, *, source: str | None = None) -> Iterator[tuple[int, dict | DataError]]:
-    """Stream ``(row_no, record | DataError)`` from a spool file without loading it whole."""
+    ``on_decoding(decision)`` is called once with the file's encoding decision (:func:`file_encoding`);
+    ``on_warning(row, message)`` for every row whose invalid bytes were replaced (naming the byte offset)."""
     name = source or path.name
+    if fmt not in ("jsonl", "csv"):
+        raise DataError(field="format", expected="jsonl or csv", found=fmt)
+    dec = file_encoding(path)
+    if on_decoding is not None:
+        on_decoding(dec)
+    enc, errors = dec.encoding, dec.errors
+
+    def warn_lines(row: int, first: int, last: int) -> None:
+        if dec.bad and on_warning is not None:
+            for msg in dec.line_warnings(first, last, row=row):
+                on_warning(row, msg)
+
     if fmt == "jsonl":
         with open(path, "rb") as fh:
             head = fh.read(4096).lstrip(b"\xef\xbb\xbf \t\r\n")
@@ -262,7 +263,10 @@ def iter_spooled(path: Path, fmt: str, *, source: str | None = None) -> Iterator
                                    found=f"{size} bytes")
                 return
             with open(path, "rb") as fh:
-                text = _decode_line(fh.read(), True)
+                text = fh.read().decode(enc, errors)
+            if dec.bad and on_warning is not None:
+                for b in dec.bad:
+                    on_warning(1, f"line {b.line}: {b.describe()}")
             try:
                 arr = json.loads(text)
             except json.JSONDecodeError as e:
@@ -278,9 +282,10 @@ def iter_spooled(path: Path, fmt: str, *, source: str | None = None) -> Iterator
             return
         with open(path, "rb") as fh:
             for i, raw in enumerate(fh, 1):
-                line = _decode_line(raw, i == 1)
+                line = raw.decode(enc if i == 1 else ("utf-8" if enc == "utf-8-sig" else enc), errors)
                 if not line.strip():
                     continue
+                warn_lines(i, i, i)
                 try:
                     obj = json.loads(line)
                 except (json.JSONDecodeError, RecursionError) as e:
@@ -291,13 +296,11 @@ def iter_spooled(path: Path, fmt: str, *, source: str | None = None) -> Iterator
                 yield i, obj if isinstance(obj, dict) else DataError(source=name, row=i, expected="a JSON object",
                                                                      found=obj)
         return
-    if fmt != "csv":
-        raise DataError(field="format", expected="jsonl or csv", found=fmt)
-    enc = file_encoding(path)
-    with open(path, encoding=enc, newline="") as fh:
+    with open(path, encoding=enc, errors=errors, newline="") as fh:
         sample = fh.read(8192)
+        complete = not fh.read(1)
         fh.seek(0)
-        delim = sniff_delimiter(sample)
+        delim = sniff_delimiter(sample, complete=complete)
         csv.field_size_limit(16 * 1024 * 1024)
         reader = csv.DictReader(fh, delimiter=delim)
         try:
@@ -308,6 +311,8 @@ def iter_spooled(path: Path, fmt: str, *, source: str | None = None) -> Iterator
         if fieldnames is None:
             return
         reader.fieldnames = [(f or "").strip() for f in fieldnames]
+        warn_lines(0, 1, reader.line_num)
+        last_line = reader.line_num
         i = 0
         while True:
             i += 1
@@ -318,6 +323,8 @@ def iter_spooled(path: Path, fmt: str, *, source: str | None = None) -> Iterator
             except csv.Error as e:
                 yield i, DataError(f"invalid CSV: {e}", source=name, row=i)
                 return
+            warn_lines(i, last_line + 1, reader.line_num)
+            last_line = reader.line_num
             extra = rec.pop(None, None)
             if extra:
                 yield i, DataError("more cells than header columns", source=name, row=i,

@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import queue
+import re
 import threading
 import time
 import uuid
@@ -23,7 +24,8 @@ from nlp.datasets import DatasetStore, FORMATS, parse_mapping
 from nlp.errors import DataError
 from nlp.store import ModelStore
 
-from ..errors import NotFound
+from ..errors import Conflict, Forbidden, NotFound, scrub_paths
+from .auth import Principal
 
 log = logging.getLogger("cxlens.api.training")
 
@@ -32,6 +34,12 @@ ACTIVE = ("queued", "running")
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _message(text: str) -> None:
+    from nlp.progress import message
+
+    message(text)
 
 
 class TrainingService:
@@ -57,7 +65,8 @@ class TrainingService:
 
     # -- datasets and feedback -----------------------------------------------------------------
     def import_dataset(self, path: Path, *, name: str, fmt: str = "auto", filename: str = "",
-                       mapping: list[str] | None = None, model: str | None = None) -> dict[str, Any]:
+                       mapping: list[str] | None = None, model: str | None = None,
+                       owner: str | None = None) -> dict[str, Any]:
         if fmt not in FORMATS:
             raise DataError(field="format", expected=f"one of {'|'.join(FORMATS)}", found=fmt)
         if fmt == "auto" and filename:  # the spooled file has no meaningful suffix: use the upload's name
@@ -66,7 +75,8 @@ class TrainingService:
             path = suffixed
         try:
             res = self.datasets.import_file(path, name=name, fmt=fmt, taxonomy=self.taxonomy(model),
-                                            mapping=parse_mapping(mapping))
+                                            mapping=parse_mapping(mapping), owner=owner,
+                                            source=f"POST /v1/datasets: {filename or 'upload'}")
         finally:
             path.unlink(missing_ok=True)
         return {"name": res.name, "hash": res.hash[:16], "sha256": res.hash, "rows": res.rows,
@@ -74,17 +84,53 @@ class TrainingService:
                 "label_distribution": res.meta.get("label_distribution"),
                 "errors": [_error(e) for e in res.errors]}
 
-    def list_datasets(self) -> list[dict[str, Any]]:
-        return self.datasets.list()
+    def list_datasets(self, principal: Principal | None = None) -> list[dict[str, Any]]:
+        """Every dataset for an admin (or the local CLI); an analyst sees the feedback datasets it owns."""
+        rows = self.datasets.list()
+        if principal is None or principal.is_admin:
+            return rows
+        return [r for r in rows if r.get("kind") == "feedback" and _owns(principal, r.get("owner"))]
 
-    def feedback(self, items: list[dict[str, Any]], *, dataset: str = "feedback", model: str | None = None,
-                 by: str | None = None) -> dict[str, Any]:
-        from nlp.datasets import record_feedback
+    def feedback(self, items: list[dict[str, Any]], *, principal: Principal, dataset: str | None = None,
+                 model: str | None = None, quota_rows: int | None = None,
+                 quota_chars: int | None = None) -> dict[str, Any]:
+        """Append corrections to the caller's own feedback dataset (``feedback-<key id prefix>``) or to a
+        named feedback dataset the caller owns (admins: any feedback dataset). Imported datasets change
+        only by import (admins). ``quota_*``: what one key may store in feedback datasets in total."""
+        from nlp.datasets import dataset_kind, record_feedback
 
-        if by:
-            items = [{**it, "by": it.get("by") or by} for it in items]
-        res = record_feedback(items, store=self.datasets, name=dataset, taxonomy=self.taxonomy(model),
-                              source="POST /v1/feedback")
+        name = dataset or own_feedback_dataset(principal)
+        key = principal.key_id
+        if not principal.is_admin and name != own_feedback_dataset(principal) and _RESERVED.match(name):
+            # another key's default dataset (or the local one): never claimable by squatting its name
+            raise Forbidden(f"dataset name {name!r} is reserved for another key's own feedback; omit `dataset` "
+                            f"to use yours ({own_feedback_dataset(principal)!r})", code="dataset_forbidden")
+
+        def check(meta: dict[str, Any] | None, new: list[Any]) -> None:
+            if meta is not None:
+                if dataset_kind(meta) != "feedback":
+                    if not principal.is_admin:
+                        raise Forbidden(f"dataset {name!r} was imported by an admin: only admins change it "
+                                        f"(by importing a new version)", code="dataset_forbidden")
+                    raise Conflict(f"dataset {name!r} is an imported dataset: import a new version instead of "
+                                   f"sending feedback to it", code="dataset_not_feedback")
+                if not principal.is_admin and not _owns(principal, meta.get("owner")):
+                    raise Forbidden(f"dataset {name!r} belongs to another key; send feedback to your own "
+                                    f"(omit `dataset`) or to a dataset you created", code="dataset_forbidden")
+            if key is None:
+                return
+            used = self.datasets.contributed(key)
+            rows, chars = len(new), sum(len(e.text) for e in new)
+            if quota_rows is not None and used["rows"] + rows > quota_rows:
+                raise Forbidden(f"feedback quota exceeded: this key has stored {used['rows']} of {quota_rows} "
+                                f"rows; {rows} more do not fit", code="quota_exceeded")
+            if quota_chars is not None and used["chars"] + chars > quota_chars:
+                raise Forbidden(f"feedback quota exceeded: this key has stored {used['chars']} of {quota_chars} "
+                                f"characters; {chars} more do not fit", code="quota_exceeded")
+
+        res = record_feedback(items, store=self.datasets, name=name, taxonomy=self.taxonomy(model),
+                              source="POST /v1/feedback", by=principal.name or key or "anonymous", key=key,
+                              check=check)
         return {"dataset": res.name, "hash": res.hash[:16], "rows": res.rows,
                 "accepted": len(items) - len(res.errors), "errors": [_error(e) for e in res.errors]}
 
@@ -175,12 +221,20 @@ class TrainingService:
             policy = GatePolicy(**{k: opts[k] for k in ("tolerance", "min_support", "require_significance")
                                    if opts.get(k) is not None})
             taxonomy = Taxonomy.from_dict(opts["taxonomy"], source="request taxonomy") if opts.get("taxonomy") else None
-            res = run(name=opts["name"], datasets=opts.get("datasets") or [], store=self.store,
-                      dataset_store=self.datasets, seed_weight=opts.get("seed_weight", 1.0),
-                      dataset_weight=opts.get("dataset_weight", 1.0), dataset_weights=opts.get("dataset_weights"),
-                      model_type=opts.get("model_type"), params=opts.get("params") or {},
-                      taxonomy=taxonomy, mapping=parse_mapping(opts.get("map")), policy=policy,
-                      promote_if_passed=bool(opts.get("promote")), by=job.get("by"))
+            from nlp.progress import CallbackSink, reporting
+
+            def on_progress(snapshot: dict[str, Any]) -> None:
+                job["progress"] = snapshot
+                self._write(job)
+
+            with reporting(CallbackSink(on_progress)):
+                res = run(name=opts["name"], datasets=opts.get("datasets") or [], store=self.store,
+                          dataset_store=self.datasets, seed_weight=opts.get("seed_weight", 1.0),
+                          dataset_weight=opts.get("dataset_weight", 1.0), dataset_weights=opts.get("dataset_weights"),
+                          model_type=opts.get("model_type"), params=opts.get("params") or {},
+                          taxonomy=taxonomy, mapping=parse_mapping(opts.get("map")), policy=policy,
+                          promote_if_passed=bool(opts.get("promote")), by=job.get("by"),
+                          progress=_message)
             job["result"] = {"name": res.name, "version": res.version,
                              "gate": {"passed": res.decision.passed, "failures": res.decision.failures},
                              "metrics": res.meta.get("metrics", {}), "promoted": res.promoted is not None,
@@ -265,5 +319,19 @@ def summarize(comparison: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: names of the per-key default feedback datasets (and the local one): created only by their owner
+_RESERVED = re.compile(r"^feedback(-[0-9a-f]{12})?$")
+
+
+def own_feedback_dataset(principal: Principal) -> str:
+    """The caller's own feedback dataset: ``feedback-<first 12 hex digits of the key id>`` (``feedback``
+    for the anonymous local user)."""
+    return "feedback" if principal.key_id is None else f"feedback-{principal.key_id[:12]}"
+
+
+def _owns(principal: Principal, owner: str | None) -> bool:
+    return owner == principal.key_id
+
+
 def _error(e: DataError) -> dict[str, Any]:
-    return {"row": e.row, "field": e.field, "message": str(e)}
+    return {"row": e.row, "field": e.field, "message": scrub_paths(str(e))}

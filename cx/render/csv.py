@@ -1,10 +1,11 @@
 """CSV export of one report section (UTF-8 with BOM and ';' so that Russian Excel opens it as is)."""
 from __future__ import annotations
 
-import csv as _csv
 from pathlib import Path
 
-from .tables import SECTIONS, neutralize, section_table
+from nlp.cells import csv_writer
+
+from .tables import SECTIONS, section_table
 
 __all__ = ["SECTIONS", "write_csv"]
 
@@ -15,8 +16,8 @@ def write_csv(report: dict, path: str | Path, *, section: str = "shortlist", del
     header, rows = section_table(report, section)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        w = _csv.writer(fh, delimiter=delimiter)
+        w = csv_writer(fh, delimiter=delimiter)  # formula-like cells get an apostrophe (nlp.cells)
         w.writerow(header)
         for r in rows:
-            w.writerow(["" if v is None else neutralize(v) for v in r])
+            w.writerow(r)
     return len(rows)

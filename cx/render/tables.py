@@ -7,14 +7,13 @@ from typing import Any, Callable
 from nlp.errors import DataError
 
 #: a text cell starting with one of these is read as a formula by Excel / LibreOffice / Google Sheets
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+from nlp.cells import FORMULA_PREFIXES, safe_cell  # noqa: F401 - FORMULA_PREFIXES: re-exported
 
 
 def neutralize(value: Any) -> Any:
-    """Text that a spreadsheet would run as a formula gets a leading apostrophe; other values pass unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
+    """Text that a spreadsheet would run as a formula gets a leading apostrophe; other values pass unchanged
+    (:func:`nlp.cells.safe_cell`, the one rule for every CSV and XLSX the product writes)."""
+    return safe_cell(value)
 
 
 def _join(items: Any, key: str | None = None, sep: str = " | ") -> str:

@@ -1,7 +1,7 @@
 """XLSX export: one formatted sheet per report section, traffic-light colours as conditional formatting.
 
 Every text cell that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, CR) is written with a
-leading apostrophe (:func:`cx.render.tables.neutralize`), and all cells are written as values, never formulas.
+leading apostrophe (:func:`nlp.cells.safe_cell`), and all cells are written as values, never formulas.
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def _summary_rows(rep: dict) -> list[list]:
 def _header_cells(ws, header: list[str]) -> list[WriteOnlyCell]:
     cells = []
     for h in header:
-        c = WriteOnlyCell(ws, value=h)
+        c = WriteOnlyCell(ws, value=neutralize(h))
         c.font = Font(bold=True, color="FFFFFF")
         c.fill = HEADER_FILL
         c.alignment = Alignment(wrap_text=True, vertical="top")

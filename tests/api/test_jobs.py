@@ -38,7 +38,7 @@ def test_json_job_lifecycle_and_results(client, keys):
     assert done["status"] == "done"
     assert done["model"] == {"spec": "fake-model", "name": "fake-model", "version": "1"}
     assert done["progress"] == {"rows_total": 6, "rows_processed": 6, "ok": 4, "failed": 2, "checkpoint_row": 6,
-                                "percent": 100.0}
+                                "percent": 100.0, "done": 6, "total": 6, "eta_s": 0.0}
     assert [(e["row"], e["id"], e["code"]) for e in done["errors"]] == [(2, "b", "prediction_failed"),
                                                                       (4, "d", "empty_text")]
     rows = results(client, r.headers["location"], h)
@@ -55,9 +55,10 @@ def test_multipart_cp1251_csv_upload_and_csv_results(client, keys):
     r = client.post("/v1/jobs", files={"file": ("wave.csv", csv_bytes, "text/csv")}, data={"model": "fake-model@2"},
                     headers=h)
     assert r.status_code == 202, r.text
-    assert r.json()["input"] == {"name": "wave.csv", "format": "csv", "bytes": len(csv_bytes)}
+    assert r.json()["input"] == {"name": "wave.csv", "format": "csv", "bytes": len(csv_bytes), "encoding": None}
     done = wait_done(client, r.headers["location"], h)
     assert done["model"]["version"] == "2"
+    assert done["input"]["encoding"]["encoding"] == "cp1251" and done["input"]["encoding"]["confidence"] >= 0.9
     assert (done["progress"]["ok"], done["progress"]["failed"]) == (2, 1)
     r = client.get(r.headers["location"] + "/results?format=csv", headers=h)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")

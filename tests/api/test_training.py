@@ -65,10 +65,70 @@ def test_feedback_from_any_key(client, keys):
     r = client.post("/v1/feedback", json=body, headers=keys.h(keys.analyst))
     assert r.status_code == 200, r.text
     out = r.json()
-    assert (out["dataset"], out["rows"], out["accepted"]) == ("feedback", 1, 1)
+    # the caller's own feedback dataset (issue 16), not one shared by every key
+    assert (out["dataset"], out["rows"], out["accepted"]) == (f"feedback-{keys.analyst_row.id[:12]}", 1, 1)
     assert out["errors"][0]["row"] == 2 and "polarity" in out["errors"][0]["field"]
     r = client.post("/v1/feedback", json={"items": []}, headers=keys.h(keys.analyst))
     assert r.status_code == 422
+
+
+def _import(client, keys, name="acme"):
+    files = {"file": ("labels.csv", (FIX / "analyst.csv").read_bytes(), "text/csv")}
+    r = client.post("/v1/datasets", files=files, data={"name": name, "map": "pricing=price"},
+                    headers=keys.h(keys.admin))
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_an_analyst_cannot_write_an_admin_dataset(client, keys, app):
+    before = _import(client, keys)
+    item = {"text": "Менеджер отличный", "sentiment": "negative",
+            "touchpoints": [{"touchpoint": "customer_service", "polarity": "negative"}]}
+    r = client.post("/v1/feedback", json={"items": [item], "dataset": "acme"}, headers=keys.h(keys.analyst))
+    assert r.status_code == 403 and r.json()["error"]["code"] == "dataset_forbidden"
+    # an admin does not send feedback into an imported dataset either: it changes only by import
+    r = client.post("/v1/feedback", json={"items": [item], "dataset": "acme"}, headers=keys.h(keys.admin))
+    assert r.status_code == 409 and r.json()["error"]["code"] == "dataset_not_feedback"
+    listed = {d["name"]: d for d in client.get("/v1/datasets", headers=keys.h(keys.admin)).json()}
+    assert listed["acme"]["hash"] == before["hash"] and listed["acme"]["kind"] == "imported"
+    assert listed["acme"]["source"] == "POST /v1/datasets: labels.csv"  # the upload's name, not a spool path
+
+
+def test_feedback_datasets_are_owned_append_only_and_quota_bound(tmp_path, store):
+    from api.main import create_app as make
+
+    app = make(make_settings(tmp_path, feedback_quota_rows=3), loader=store)
+    with TestClient(app) as client:
+        keys = Keys(app)
+        a, b = keys.h(keys.analyst), keys.h(keys.other)
+        item = lambda t: {"text": t, "sentiment": "negative"}  # noqa: E731
+        r = client.post("/v1/feedback", json={"items": [item("Счёт с ошибкой")], "dataset": "team-a"}, headers=a)
+        assert r.status_code == 200 and r.json()["dataset"] == "team-a"
+        # another analyst can neither write nor see it, nor claim the first one's default dataset name
+        r = client.post("/v1/feedback", json={"items": [item("Чужой")], "dataset": "team-a"}, headers=b)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "dataset_forbidden"
+        squat = {"items": [item("Чужой")], "dataset": f"feedback-{keys.analyst_row.id[:12]}"}
+        assert client.post("/v1/feedback", json=squat, headers=b).status_code == 403
+        assert [d["name"] for d in client.get("/v1/datasets", headers=b).json()] == []
+        assert [d["name"] for d in client.get("/v1/datasets", headers=a).json()] == ["team-a"]
+        # a correction of the same comment replaces it when read; the log keeps both, with who and when
+        r = client.post("/v1/feedback", json={"items": [{"text": "счёт  с ошибкой", "sentiment": "neutral"}],
+                                              "dataset": "team-a"}, headers=a)
+        assert r.status_code == 200 and r.json()["rows"] == 1
+        svc = app.state.training
+        ex, entry = svc.datasets.load("team-a")
+        assert [e.sentiment for e in ex] == ["neutral"] and ex[0].extra["by"] == "analyst A" and ex[0].extra["at"]
+        log = (svc.datasets.root / "team-a" / "feedback.jsonl").read_text(encoding="utf-8").splitlines()
+        assert len(log) == 2 and not list((svc.datasets.root / "team-a").glob("*.jsonl"))[1:]  # one file: the log
+        assert all(json.loads(line)["key"] == keys.analyst_row.id for line in log)
+        first = svc.datasets.resolve("team-a@" + svc.datasets.meta("team-a")["versions"][0]["hash"][:16])[1]
+        assert [e.sentiment for e in svc.datasets._replay("team-a", first["log_rows"])] == ["negative"]
+        # quota: 3 rows per key in all its feedback datasets
+        r = client.post("/v1/feedback", json={"items": [item("раз"), item("два")]}, headers=a)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "quota_exceeded"
+        r = client.post("/v1/feedback", json={"items": [item("раз")]}, headers=a)
+        assert r.status_code == 200
+        assert client.post("/v1/feedback", json={"items": [item("три")]}, headers=b).status_code == 200
 
 
 @pytest.mark.slow

@@ -73,9 +73,11 @@ class _FakePipe:
         self.by_id = {g["id"]: g for g in gold}
         self.seen = 0
 
-    def predict(self, docs, *, batch_size=256):
+    def predict(self, docs, *, batch_size=256, progress=None):
         docs = list(docs)
         self.seen = len(docs)
+        if progress is not None:
+            progress(len(docs))
         return [{**self.by_id[d["id"]], "model": {"name": "fake", "version": "9"}} for d in docs]
 
 
@@ -87,7 +89,7 @@ def test_without_predictions_the_model_classifies(tmp_path, monkeypatch):
         calls.append(("load", spec))
         raise ModelNotFoundError(spec)
 
-    def ensure_default_model(models_dir=None):
+    def ensure_default_model(models_dir=None, progress=None):
         calls.append(("ensure", models_dir))
         return pipe
 

@@ -188,3 +188,29 @@ def test_screenshot_with_headless_chromium(demo_report, tmp_path):
                    check=True, timeout=120, capture_output=True)
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 20_000
+
+
+def test_report_csv_cells_go_through_the_one_safe_writer(tiny_report, tmp_path):
+    import csv as _csv
+
+    from cx.render.csv import write_csv
+    from nlp.cells import FORMULA_PREFIXES
+
+    import copy
+
+    rep = copy.deepcopy(tiny_report)
+    for q in rep.get("shortlist") or []:
+        if isinstance(q, dict) and "company" in q:
+            q["company"] = '=HYPERLINK("http://evil.example","x")'
+    out = tmp_path / "s.csv"
+    write_csv(rep, out, section="shortlist")
+    cells = [c for row in _csv.reader(out.read_text(encoding="utf-8-sig").splitlines(), delimiter=";") for c in row]
+    def number(c: str) -> bool:
+        try:
+            float(c)
+            return True
+        except ValueError:
+            return False
+
+    assert "'=HYPERLINK(\"http://evil.example\",\"x\")" in cells
+    assert not any(c.startswith(FORMULA_PREFIXES) and not number(c) for c in cells)  # -0.5 stays a number

@@ -151,3 +151,23 @@ def test_predictions_two_objects_on_one_line_are_not_misaligned(tmp_path):
                  encoding="utf-8")
     preds, errors = read_predictions(p)
     assert [x["id"] for x in preds] == ["3"] and [e.row for e in errors] == [1]
+
+
+def test_a_quoted_delimiter_in_a_comment_does_not_break_the_wave(tmp_path):
+    # issue 16: a cell such as '","' made csv.Sniffer pick ',' and failed the whole report
+    p = tmp_path / "wave.csv"
+    p.write_text('Компания;ФИО;Оценка;Комментарий\n'
+                 'Альфа;Иванов;9;"он сказал "","" и ушёл"\n'
+                 'Бета;Петров;3;"счета, акты, всё с ошибками"\n', encoding="utf-8")
+    df, errors = read_wave(p, ReportConfig())
+    assert errors == [] and len(df) == 2
+    assert df["comment"].tolist() == ['он сказал "," и ушёл', "счета, акты, всё с ошибками"]
+
+
+def test_a_stray_byte_in_a_wave_keeps_the_russian_text(tmp_path):
+    p = tmp_path / "wave.csv"
+    p.write_bytes("Компания;ФИО;Оценка;Комментарий\nАльфа;Иванов;9;Менеджер молодец ".encode() + b"\xd0\n"
+                  + "Бета;Петров;8;Счёт верный\n".encode())
+    df, _ = read_wave(p, ReportConfig())
+    assert df["company"].tolist() == ["Альфа", "Бета"]
+    assert df["comment"].tolist() == ["Менеджер молодец \ufffd", "Счёт верный"]

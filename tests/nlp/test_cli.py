@@ -106,3 +106,20 @@ def test_evaluate_json(trained, tmp_path, capsys):
     assert m["model"] == {"name": "toy", "version": "1"}
     assert m["n"] == 5 and 0 <= m["touchpoints"]["micro"]["f1"] <= 1
     assert set(m["sentiment"]) >= {"accuracy", "macro_f1", "confusion"}
+
+
+def test_predict_a_stray_byte_keeps_russian_and_warns_on_its_row(trained, tmp_path, capsys):
+    """Issue 16: one invalid byte in a UTF-8 CSV is replaced on its row (with a warning naming the row and
+    byte offset); the file is not re-read as cp1251."""
+    src = tmp_path / "stray.csv"
+    src.write_bytes("id;text\n1;Счета всегда с ошибками\n2;Доставка опоздала \xff\n".encode("utf-8").replace(
+        "\xff".encode("utf-8"), b"\xff"))
+    out = tmp_path / "p.jsonl"
+    assert main(["predict", str(src), "--out", str(out), "--models-dir", str(trained), "--model", "toy",
+                 "--with-text"]) == 0
+    err = capsys.readouterr().err
+    assert "invalid byte" in err and "replaced" in err
+    rows = [json.loads(x) for x in out.read_text(encoding="utf-8").splitlines()]
+    assert rows[0]["text"] == "Счета всегда с ошибками" and not any("byte" in w for w in rows[0]["warnings"])
+    assert rows[1]["text"].startswith("Доставка опоздала")
+    assert any("byte" in w and "row" in w for w in rows[1]["warnings"]), rows[1]["warnings"]

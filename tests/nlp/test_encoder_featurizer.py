@@ -148,19 +148,27 @@ def test_unwritable_cache_degrades_to_no_cache(tiny_models, tmp_path, monkeypatc
     assert X.shape == (1, 64)
 
 
-def test_int8_tiny_model_close_to_float_and_batch_independent(tiny_models):
+def test_int8_tiny_model_close_to_float_and_batch_independent(tiny_models, cache_env):
     import torch
 
+    from nlp.encoders.backends import int8_model
     from nlp.encoders.encoder import TextEncoder, int8_layer_names
 
-    fp = TextEncoder(tiny_models[0])
-    q = TextEncoder(tiny_models[0], quantize=True)
+    fp = TextEncoder(tiny_models[0], backend="fp32")
+    q = TextEncoder(tiny_models[0], backend="int8")
+    assert (fp.backend, q.backend) == ("fp32", "int8")
     names = int8_layer_names(fp.model)
     assert "encoder.layer.0.attention.self.query" in names and "encoder.layer.1.output.dense" in names
     assert not any(n.startswith("pooler") for n in names) and len(names) == 2 * 6
-    linears = [n for n, m in q.model.named_modules() if isinstance(m, torch.nn.Linear)]
+    qm = int8_model(fp.model)
+    linears = [n for n, m in qm.named_modules() if isinstance(m, torch.nn.Linear)]
     assert linears == ["pooler.dense"]  # everything else was replaced
-    assert q.model_id != fp.model_id
+    # the copy shares the (large) embedding tables and leaves the float model alone
+    assert qm.embeddings.word_embeddings.weight is fp.model.embeddings.word_embeddings.weight
+    assert isinstance(fp.model.encoder.layer[0].attention.self.query, torch.nn.Linear)
+    # the backend is not part of the model's identity (a model trained on one serves on another), but the
+    # embedding cache keeps their vectors apart
+    assert q.model_id == fp.model_id and q.cache_id != fp.cache_id
     cos = (fp.encode(TEXTS) * q.encode(TEXTS)).sum(axis=1)
     assert cos.min() > 0.99
     # per-token activation scales: a text's vector does not depend on its batch-mates

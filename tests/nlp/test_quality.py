@@ -34,10 +34,13 @@ def test_quality_is_stored_with_the_version(seed_result):
 
 
 # -- the shipped default model: the fast + encoder ensemble (nlp.config.SHIPPED_MODEL_TYPE) ------------------
-ENSEMBLE_TOUCHPOINT_MICRO_F1_FLOOR = 0.75  # measured 0.755
-ENSEMBLE_SENTIMENT_MACRO_F1_FLOOR = 0.80  # measured 0.824
-ENSEMBLE_PAIR_MICRO_F1_FLOOR = 0.63  # measured 0.656
-ENSEMBLE_POLARITY_ACCURACY_FLOOR = 0.83  # measured 0.861
+# measured with onnx-int8 on an AVX2 CPU, the encoder's first 6 layers, clause vectors read in context (issue 13):
+# 0.755 / 0.826 / 0.649 / 0.846 (12 layers, clauses encoded alone, torch int8 on a VNNI CPU before: 0.755 / 0.824 /
+# 0.656 / 0.861)
+ENSEMBLE_TOUCHPOINT_MICRO_F1_FLOOR = 0.74
+ENSEMBLE_SENTIMENT_MACRO_F1_FLOOR = 0.80
+ENSEMBLE_PAIR_MICRO_F1_FLOOR = 0.63
+ENSEMBLE_POLARITY_ACCURACY_FLOOR = 0.83
 
 
 @pytest.fixture(scope="module")

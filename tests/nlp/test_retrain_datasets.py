@@ -254,3 +254,42 @@ def test_concurrent_corrections_are_all_kept(tmp_path):
         t.join()
     ex, _ = store.load("feedback")
     assert not errors and sorted(e.text for e in ex) == sorted(f"Комментарий {k}" for k in range(8))
+
+
+def test_feedback_is_an_append_only_log_with_who_and_when(tmp_path):
+    store = DatasetStore(tmp_path / "ds")
+    for k in range(5):
+        record_feedback([{"text": f"Комментарий номер {k}", "sentiment": "neutral", "touchpoints": []}],
+                        store=store, by="qa", key="k1")
+    d = store.root / "feedback"
+    assert sorted(p.name for p in d.iterdir() if not p.name.startswith(".")) == ["feedback.jsonl", "meta.json"]
+    meta = store.meta("feedback")
+    assert meta["kind"] == "feedback" and meta["owner"] == "k1" and meta["contributors"]["k1"]["rows"] == 5
+    assert [v["log_rows"] for v in meta["versions"]] == [1, 2, 3, 4, 5]
+    ex, entry = store.load("feedback@" + meta["versions"][1]["hash"][:16])
+    assert [e.text for e in ex] == ["Комментарий номер 0", "Комментарий номер 1"] and entry["rows"] == 2
+    assert all(e.extra["by"] == "qa" and e.extra["at"] for e in ex)
+    log = [json.loads(line) for line in (d / "feedback.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert [r["key"] for r in log] == ["k1"] * 5
+
+
+def test_legacy_full_copy_feedback_becomes_a_log_and_imports_never_take_corrections(tmp_path):
+    store = DatasetStore(tmp_path / "ds")
+    res = record_feedback([{"text": "Счёт с ошибкой", "sentiment": "negative"}], store=store)
+    # a dataset written before kinds existed: full copies, format "feedback", no "kind"
+    ex, _ = store.load("feedback")
+    meta_path = store.root / "legacy" / "meta.json"
+    store.save("legacy", ex, source="old", fmt="feedback")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    meta.pop("kind")
+    meta_path.write_text(json.dumps(meta), encoding="utf-8")
+    record_feedback([{"text": "Доставка вовремя", "sentiment": "positive"}], store=store, name="legacy")
+    ex2, entry = store.load("legacy")
+    assert [e.text for e in ex2] == ["Счёт с ошибкой", "Доставка вовремя"] and entry["log_rows"] == 2
+    # an imported dataset never receives corrections, and an import never overwrites a feedback dataset
+    store.import_file(FIX / "analyst.csv", name="acme", mapping={"pricing": "price"})
+    with pytest.raises(DataError, match="imported dataset"):
+        record_feedback([{"text": "x y", "sentiment": "positive"}], store=store, name="acme")
+    with pytest.raises(DataError, match="feedback"):
+        store.import_file(FIX / "analyst.csv", name="feedback", mapping={"pricing": "price"})
+    assert res.name == "feedback"

@@ -86,7 +86,8 @@ def test_decide_rules():
     assert not decide(_cmp(label_delta=-0.5, p_worse=0.0, label_support=9), GatePolicy(min_support=5)).passed
     assert decide(_cmp(seed_micro_delta=-0.04), GatePolicy(tolerance=0.05)).passed
     first = decide({"production": None, "groups": {}})
-    assert first.passed and first.checked == ["no production version: nothing to compare with"]
+    assert first.passed and first.checked == ["sanity: no held-out items to check",
+                                              "no production version: nothing to compare with"]
 
 
 def test_compare_adds_an_all_group():
@@ -123,3 +124,32 @@ def test_holm_correction_over_labels():
     cmp["groups"]["all"]["labels"]["brand"]["p_worse"] = 0.001
     assert decide(cmp).failures == ["label 'brand' (support 30): F1 0.700 -> 0.660 (-0.040, 95% CI -0.140..+0.060, "
                                     "p_worse 0.001)"]
+
+
+def _balanced(n=40):
+    """Gold with two touchpoints and two sentiments, half each, in a fixed pattern."""
+    cats = [["billing"] if i % 2 else ["delivery"] for i in range(n)]
+    sents = ["negative" if i % 4 < 2 else "positive" for i in range(n)]
+    return [_ex(c, s) for c, s in zip(cats, sents)], cats, sents
+
+
+def test_sanity_floor_refuses_a_model_that_learned_nothing_even_without_production():
+    gold, cats, sents = _balanced()
+    good = [_pred(c, s) for c, s in zip(cats, sents)]
+    r = compare({"dev": gold}, {"dev": good}, None, candidate={"name": "m", "version": "1"}, production=None, n_boot=50)
+    san = r["groups"]["all"]["sanity"]
+    assert san["touchpoint_micro_f1"]["candidate"] == 1.0 and san["touchpoint_micro_f1"]["permuted"] < 0.8
+    assert san["sentiment_macro_f1"]["majority"] < 0.5
+    assert decide(r).passed
+    # the predictions of a model trained on shuffled labels: its outputs do not follow the gold
+    rng = __import__("random").Random(3)
+    shuffled = good[:]
+    rng.shuffle(shuffled)
+    r2 = compare({"dev": gold}, {"dev": shuffled}, None, candidate={"name": "m", "version": "2"}, production=None,
+                 n_boot=50)
+    d = decide(r2)
+    assert not d.passed
+    assert any(f.startswith("sanity: touchpoint_micro_f1") and "above chance" in f for f in d.failures)
+    assert "sanity:sentiment_macro_f1" in d.checked
+    # the margin is a policy setting
+    assert decide(r2, GatePolicy(sanity_margin=-1.0)).passed
