@@ -31,10 +31,7 @@ import hashlib
 import json
 import os
 import re
-import tempfile
-import threading
 from collections import Counter
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,6 +41,7 @@ from .cells import unescape_cell
 from .config import data_dir
 from .errors import DataError
 from .io import decode_bytes, iter_records, normalize_labeled_record, parse_touchpoints_cell, read_xlsx
+from .locks import atomic_write_text, dir_lock
 from .schema import Aspect, Example, example_from_dict
 from .taxonomy import Taxonomy
 
@@ -759,35 +757,13 @@ def dataset_kind(meta: Mapping[str, Any]) -> str:
     return "feedback" if versions and all(v.get("format") == "feedback" for v in versions) else "imported"
 
 
-_THREAD_LOCK = threading.RLock()
-
-
-@contextmanager
 def dataset_lock(root: Path, name: str):
     """Serialise read-modify-write of one dataset: threads of this process, and processes on POSIX
     (an ``flock`` on ``<name>/.lock``), so concurrent corrections never lose each other."""
-    d = root / name
-    d.mkdir(parents=True, exist_ok=True)
-    with _THREAD_LOCK:
-        with open(d / ".lock", "a+") as fh:
-            try:
-                import fcntl
-
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-            except ImportError:  # not POSIX: the thread lock alone
-                pass
-            yield
+    return dir_lock(root / name)
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+_atomic_write = atomic_write_text
 
 
 # -- feedback (corrections of predictions) ---------------------------------------------------------

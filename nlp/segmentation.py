@@ -260,9 +260,10 @@ class _ChunkTokenizer:
     other characters; one ``" "`` after a word is the word's trailing space, other whitespace becomes a
     token), and the result of a chunk does not depend on its neighbours, except through the special-case
     matcher that then runs over the whole ``Doc`` (special cases such as ``"в т.ч."`` span chunks). So each
-    chunk is tokenised once by spaCy itself and its token attributes are cached; a text in which two
-    neighbouring chunks could take part in one special case (any pair of consecutive tokens of a
-    special case's tokenisation) is tokenised whole by spaCy instead. The sentencizer's rule is
+    chunk is tokenised once (by :meth:`_split`, spaCy's rules replayed, or where a special case takes part by
+    spaCy itself) and its token attributes are cached; a text in which two neighbouring chunks could take
+    part in one special case (any pair of consecutive tokens of a special case's tokenisation) is tokenised
+    whole by spaCy instead. The sentencizer's rule is
     :func:`sentence_ranges`; lemmas are :func:`nlp.lemmatizer.lemma_ru` of the lowercased alphabetic
     tokens, as the ``cxlens_pymorphy3_lemmatizer`` component sets them.
     """

@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import platform
-import tempfile
 import time
 import warnings
 from datetime import datetime, timezone
@@ -37,6 +36,7 @@ import numpy as np
 
 from ..config import cache_dir
 from ..errors import DataError
+from ..locks import atomic_write_text, dir_lock
 
 BACKENDS = ("fp32", "int8", "bf16", "onnx-fp32", "onnx-int8")
 ENV_VAR = "CXLENS_ENCODER_BACKEND"
@@ -211,11 +211,8 @@ def write_choice(key: str, record: dict[str, Any], path: Path | None = None) -> 
     path = path or choices_path()
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        data = {**read_choices(path), key: record}
-        fd, tmp = tempfile.mkstemp(prefix=".backends.", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, ensure_ascii=False, indent=1)
-        os.replace(tmp, path)
+        with dir_lock(path.parent):  # two processes measuring at once keep both records
+            atomic_write_text(path, json.dumps({**read_choices(path), key: record}, ensure_ascii=False, indent=1))
     except OSError as e:  # a read-only cache only costs a re-measurement next time
         warnings.warn(f"cannot store the encoder backend choice in {path}: {e}", RuntimeWarning, stacklevel=2)
 
@@ -300,7 +297,6 @@ def measure(encoder, names: list[str], *, build: Callable[[str, Any], Runner] = 
             best = pick(results, list(results))
             for other in [k for k in runners if k not in ("fp32", best)]:
                 del runners[other]
-        del run
     return results, runners
 
 

@@ -18,7 +18,7 @@ import scipy.sparse as sp
 
 from nlp.features import KeywordCounter, TfidfFeaturizer, keyword_pattern
 from nlp.io import read_documents, read_labeled
-from nlp.language import LanguageIdentifier, UNKNOWN
+from nlp.language import UNKNOWN, LanguageIdentifier
 from nlp.pipeline import CommentPipeline
 from nlp.schema import PREDICTED_POLARITIES, SENTIMENTS, Document, prediction_row
 from nlp.seed import seed_split_path
