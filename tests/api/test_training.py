@@ -150,6 +150,8 @@ def test_train_gate_promote_swap_rollback(real):
     assert r.status_code == 202 and r.headers["location"] == f"/v1/models/train/{r.json()['id']}"
     job = app.state.training.wait(r.json()["id"], timeout=300)
     assert job["status"] == "done", job
+    # the job's status showed the work while it ran: its last progress snapshot names a stage and counts
+    assert job["progress"]["stage"] and "eta_s" in job["progress"], job.get("progress")
     assert job["result"]["version"] == "1" and job["result"]["promoted"] and job["by"] == "admin"
     r = client.post("/v1/classify", json={"documents": ["Счета всегда с ошибками"]}, headers=keys.h(keys.analyst))
     assert r.status_code == 200 and r.json()["model"] == {"name": "cx", "version": "1"}
