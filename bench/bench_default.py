@@ -125,8 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     cxlens = [sys.executable, "-m", "api.cli"]
     cpu = cpu_info()
     load0 = os.getloadavg()
-    res: dict = {"cpu": cpu["model"], "cpu_flags": cpu["flags"], "cores": os.cpu_count(), "libraries": library_versions(),
-                 "python": platform.python_version(), "loadavg_before": load0}
+    res: dict = {"cpu": cpu["model"], "cpu_flags": cpu["flags"], "cores": os.cpu_count(),
+                 "libraries": library_versions(), "python": platform.python_version(), "loadavg_before": load0}
     print(f"CPU {cpu['model']} ({', '.join(cpu['flags'])}), {os.cpu_count()} cores; load {load0[0]:.2f}", flush=True)
 
     wall, rss, err = timed_command(cxlens + ["demo", "--out-dir", str(work / "demo"), "--models-dir", str(models)], env)

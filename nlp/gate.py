@@ -66,8 +66,8 @@ class GatePolicy:
     n_boot: int = 1000
     seed: int = 0
     #: sanity floor, checked with or without a production version: on the held-out items each headline
-    #: metric must beat chance (the candidate's own predictions paired with the gold of other items, by a
-    #: fixed permutation) and the majority/prior baseline by this much
+    #: metric must beat chance (the candidate's own predictions paired with the gold of other items, over
+    #: :data:`PERMUTATIONS` fixed permutations) and the majority/prior baseline by this much
     sanity_margin: float = 0.05
     #: ... on at least this many held-out items with that kind of label (fewer: too noisy to judge)
     sanity_min_items: int = 30
@@ -485,6 +485,19 @@ def apply_promotion(store, name: str, version: str, current: str | None, decisio
     store.update_meta(name, version, {"promotion": event, "promotions": meta.get("promotions", []) + [event]})
     write_card(store, name, version)
     return event
+
+
+def settle_first_version(store, name: str, version: str, decision: Decision, *, by: str | None = None,
+                         reason: str = "first version of this model") -> dict[str, Any] | None:
+    """The first version of a model: promoted as part of its training when the gate (its sanity floor)
+    passed; otherwise recorded as ``refused`` in the history, so that the store knows the model has no
+    production version yet (and does not fall back to serving its latest). Returns the promotion event."""
+    if decision.passed:
+        return apply_promotion(store, name, version, None, decision, reason=reason, by=by)
+    store.append_history(name, {"action": "refused", "version": version, "from": None, "at": _now(), "by": _who(by),
+                                "reason": "first version: the gate's sanity floor",
+                                "gate": {"passed": False, "failures": decision.failures}})
+    return None
 
 
 def pin_production(store, name: str, *, by: str | None = None) -> str | None:

@@ -20,8 +20,8 @@ from .compat import NewParamDefaults
 from .errors import DataError, NotFittedError
 from .features import make_featurizer
 from .language import MIXED, UNKNOWN, LanguageIdentifier
-from .schema import PREDICTED_POLARITIES, SENTIMENTS, Document, Example, prediction_row
 from .progress import task
+from .schema import PREDICTED_POLARITIES, SENTIMENTS, Document, Example, prediction_row
 from .segmentation import Analysis, Segmenter, truncate
 from .taxonomy import Taxonomy
 
@@ -221,7 +221,7 @@ class CommentPipeline(NewParamDefaults):
         featurizer that reads clauses in their comment's context (``clause_context``) gets them as spans."""
         f = self.featurizer_
         if not getattr(f, "clause_context", False):
-            return f.transform(docs + clauses) if docs or clauses else f.transform([])
+            return f.transform(docs + clauses)
         rows = range(len(analyses)) if rows is None else rows
         spans = [(k, sp.start, sp.end) for k, r in enumerate(rows) for sp in analyses[r].clauses]
         texts = [analyses[r].text for r in rows]

@@ -22,8 +22,8 @@ from .datasets import (EVAL_SHARE, DatasetStore, apply_mapping, check_taxonomy_c
                        label_distribution, split_eval, taxonomy_info, text_bucket, unknown_labels)
 from .errors import DataError
 from .evaluation import evaluate_predictions
-from .gate import (COMPARISON_FILE, Decision, GatePolicy, _who, apply_promotion, compare, decide,
-                   pin_production, promote, write_comparison)
+from .gate import (COMPARISON_FILE, Decision, GatePolicy, _who, compare, decide, pin_production, promote,
+                   settle_first_version, write_comparison)
 from .io import read_labeled
 from .pipeline import CommentPipeline
 from .schema import Example
@@ -225,12 +225,9 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
 
     write_card(store, name, version)
     promoted = None
-    if base is None:
-        # the first version of a model is promoted as part of its training, if it clears the sanity floor
-        if decision.passed:
-            promoted = apply_promotion(store, name, version, None, decision, reason="first version of this model",
-                                       by=by)
-        else:
+    if base is None:  # the first version is promoted as part of its training, if it clears the sanity floor
+        promoted = settle_first_version(store, name, version, decision, by=by)
+        if promoted is None:
             warnings.append("not promoted: " + "; ".join(decision.failures))
     elif promote_if_passed and decision.passed:
         promoted = promote(store, f"{name}@{version}", by=by, policy=policy, dataset_store=dstore)

@@ -208,7 +208,7 @@ def _promote_first(store: ModelStore, name: str, version: str, dev: list[Example
     """The first version of a model goes to production as part of its training when it clears the gate's
     sanity floor on the dev rows (a model trained on shuffled labels does not); with no dev rows there is
     nothing to check it on, and it is promoted with that said in the event."""
-    from .gate import _now, _who, apply_promotion, compare, decide, write_comparison
+    from .gate import compare, decide, settle_first_version, write_comparison
 
     groups = {"dev": dev} if dev else {}
     comparison = compare(groups, {"dev": preds} if dev else {}, None, candidate={"name": name, "version": version},
@@ -218,13 +218,9 @@ def _promote_first(store: ModelStore, name: str, version: str, dev: list[Example
     write_comparison(store, name, version, comparison)
     store.update_meta(name, version, {"gate": {"passed": decision.passed, "failures": decision.failures,
                                                "against": None}})
-    if not decision.passed:  # recorded, so that the store knows this model has no production version yet
-        store.append_history(name, {"action": "refused", "version": version, "from": None, "at": _now(),
-                                    "by": _who(None), "reason": "first version: the gate's sanity floor",
-                                    "gate": {"passed": False, "failures": decision.failures}})
-        return None, decision.failures
     reason = "first version of this model" + ("" if dev else " (no dev rows: sanity floor not checked)")
-    return apply_promotion(store, name, version, None, decision, by=None, reason=reason), None
+    event = settle_first_version(store, name, version, decision, reason=reason)
+    return event, (None if event is not None else decision.failures)
 
 
 def _summary(m: dict[str, Any]) -> dict[str, float]:

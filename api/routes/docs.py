@@ -38,10 +38,18 @@ SWAGGER_INIT = """window.addEventListener("load", function () {
 """
 
 
-def _page(title: str, head: str, body: str) -> str:
-    return (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n<title>{title}</title>\n'
-            f'<link rel="icon" href="{{root}}{ASSETS_URL}/favicon.png">\n{head}</head>\n<body>\n{body}</body>\n</html>\n')
+def _page(request: Request, title: str, head: str, body: str) -> HTMLResponse:
+    """A docs page; ``{root}`` (the app's root path) and ``{openapi}`` (its OpenAPI URL) in ``head`` and
+    ``body`` are filled in. 503 with a plain explanation when the assets package is missing."""
+    if assets_dir() is None:
+        return _missing()
+    app: FastAPI = request.app
+    html = (f'<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+            f'<title>{app.title} - {title}</title>\n<link rel="icon" href="{{root}}{ASSETS_URL}/favicon.png">\n'
+            f'{head}</head>\n<body>\n{body}</body>\n</html>\n')
+    root = request.scope.get("root_path", "")
+    return HTMLResponse(html.replace("{openapi}", str(app.openapi_url)).replace("{root}", root))
 
 
 def _missing() -> HTMLResponse:
@@ -52,16 +60,10 @@ def _missing() -> HTMLResponse:
 
 @router.get("/docs")
 def swagger_ui(request: Request) -> HTMLResponse:
-    if assets_dir() is None:
-        return _missing()
-    root = request.scope.get("root_path", "")
-    app: FastAPI = request.app
-    html = _page(f"{app.title} - Swagger UI",
-                 f'<link rel="stylesheet" href="{root}{ASSETS_URL}/swagger-ui.css">\n',
-                 f'<div id="swagger-ui" data-openapi-url="{root}{app.openapi_url}"></div>\n'
-                 f'<script src="{root}{ASSETS_URL}/swagger-ui-bundle.js"></script>\n'
-                 f'<script src="{root}/docs/swagger-init.js"></script>\n')
-    return HTMLResponse(html.replace("{root}", root))
+    return _page(request, "Swagger UI", f'<link rel="stylesheet" href="{{root}}{ASSETS_URL}/swagger-ui.css">\n',
+                 f'<div id="swagger-ui" data-openapi-url="{{root}}{{openapi}}"></div>\n'
+                 f'<script src="{{root}}{ASSETS_URL}/swagger-ui-bundle.js"></script>\n'
+                 '<script src="{root}/docs/swagger-init.js"></script>\n')
 
 
 @router.get("/docs/swagger-init.js")
@@ -71,14 +73,9 @@ def swagger_init() -> Response:
 
 @router.get("/redoc")
 def redoc(request: Request) -> HTMLResponse:
-    if assets_dir() is None:
-        return _missing()
-    root = request.scope.get("root_path", "")
-    app: FastAPI = request.app
-    html = _page(f"{app.title} - ReDoc", "",
-                 f'<redoc spec-url="{root}{app.openapi_url}"></redoc>\n'
-                 f'<script src="{root}{ASSETS_URL}/redoc.standalone.js"></script>\n')
-    return HTMLResponse(html.replace("{root}", root))
+    return _page(request, "ReDoc", "",
+                 '<redoc spec-url="{root}{openapi}"></redoc>\n'
+                 f'<script src="{{root}}{ASSETS_URL}/redoc.standalone.js"></script>\n')
 
 
 def install(app: FastAPI) -> None:

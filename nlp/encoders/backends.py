@@ -22,6 +22,7 @@ that is missing (no ``onnxruntime``) or fails to build falls back to ``fp32`` wi
 from __future__ import annotations
 
 import copy
+import functools
 import hashlib
 import json
 import os
@@ -85,8 +86,10 @@ _RELEVANT = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "a
              "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16", "asimd", "asimddp", "i8mm", "bf16", "sve")
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_info() -> dict[str, Any]:
-    """CPU model, architecture, its SIMD flags (those relevant to matrix kernels) and a hash of all flags."""
+    """CPU model, architecture, its SIMD flags (those relevant to matrix kernels) and a hash of all flags
+    (read once per process)."""
     model, flags = platform.processor() or "", ""
     try:
         with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
@@ -196,7 +199,8 @@ def choice_key(encoder) -> tuple[str, dict[str, Any]]:
     basis = {"v": CHOICE_VERSION, "cpu": info["model"], "arch": info["arch"], "flags_sha": info["flags_sha"],
              "threads": torch.get_num_threads(), "device": encoder.device, "libraries": library_versions(),
              "encoder": encoder.fingerprint}
-    return hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:20], {**basis, "cpu_flags": info["flags"]}
+    key = hashlib.sha256(json.dumps(basis, sort_keys=True).encode()).hexdigest()[:20]
+    return key, {**basis, "cpu_flags": info["flags"]}
 
 
 def read_choices(path: Path | None = None) -> dict[str, Any]:
@@ -273,8 +277,8 @@ def measure(encoder, names: list[str], *, build: Callable[[str, Any], Runner] = 
             run(*probe)  # warm-up (lazy kernels, allocator)
             probe_s = _time(lambda: run(*probe), min_s=0.0, max_reps=2)
             if ref_probe is not None and probe_s > PROBE_SLOWDOWN * ref_probe:
-                results[name] = {"ok": False, "reason": f"probe {probe_s * 1000:.1f} ms vs fp32 {ref_probe * 1000:.1f} ms",
-                                 "probe_ms": round(probe_s * 1000, 2)}
+                results[name] = {"ok": False, "probe_ms": round(probe_s * 1000, 2),
+                                 "reason": f"probe {probe_s * 1000:.1f} ms vs fp32 {ref_probe * 1000:.1f} ms"}
                 say(f"encoder backend {name}: too slow here ({results[name]['reason']})")
                 continue
             out = np.vstack([_mean_pool(run(*b), b[1]) for b in batches])
@@ -332,8 +336,9 @@ def resolve(encoder, requested: str = "auto", *, log: Callable[[str], None] | No
             return record["choice"], build(record["choice"], encoder), record
         except Exception:  # noqa: BLE001  (e.g. an ONNX file deleted or a package removed: measure again)
             pass
-    results, runners = measure(encoder, candidates(encoder), build=build, log=log)
-    choice = pick(results, candidates(encoder))
+    names = candidates(encoder)
+    results, runners = measure(encoder, names, build=build, log=log)
+    choice = pick(results, names)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else None
     record = {**basis, "choice": choice, "results": results, "load": load, "contended": _contended(load),
               "measured_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}

@@ -147,7 +147,8 @@ class TextEncoder:
         from .backends import requested_backend, resolve
 
         wanted = requested_backend(backend)
-        self.device = device or ("cuda" if torch.cuda.is_available() and wanted in ("auto", "fp32", "bf16") else "cpu")
+        on_gpu = torch.cuda.is_available() and wanted in ("auto", "fp32", "bf16")
+        self.device = device or ("cuda" if on_gpu else "cpu")
         hf_logging.disable_progress_bar()
         prev = hf_logging.get_verbosity()
         hf_logging.set_verbosity_error()
@@ -245,8 +246,9 @@ class TextEncoder:
 
         ``spans[i]`` lists ``(start, end)`` offsets into ``texts[i]``; a span's vector is the L2-normalised
         mean of the hidden states of the tokens that overlap it and of the sequence's own tokens (the span
-        read in the context of its comment, :func:`_span_pool`). Returns ``(doc_vectors [n, dim], span_vectors)`` with ``span_vectors[i]`` of shape
-        ``[len(spans[i]), dim]``; a row of NaN for a span with no token (cut off by ``max_length``)."""
+        read in the context of its comment, :func:`_span_pool`). Returns ``(doc_vectors [n, dim],
+        span_vectors)`` with ``span_vectors[i]`` of shape ``[len(spans[i]), dim]``; a row of NaN for a span
+        with no token (cut off by ``max_length``)."""
         if not isinstance(batch_size, int) or batch_size < 1:
             raise DataError(field="batch_size", expected="an integer >= 1", found=batch_size)
         n = len(texts)

@@ -13,9 +13,9 @@ features.
 """
 from __future__ import annotations
 
-from pathlib import Path
 import logging
 import re
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -157,16 +157,20 @@ class EncoderFeaturizer(NewParamDefaults, TransformerMixin, BaseEstimator):
         self.backend_ = enc.backend
         return self
 
-    def transform(self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None) -> np.ndarray:
-        """Embeddings of ``texts``; ``progress(n)`` after each batch of ``n`` texts actually encoded."""
+    def _fitted_encoder(self):
+        """The loaded encoder, checked to be the one this featurizer was fitted with."""
         if not hasattr(self, "model_id_"):
             raise NotFittedError("EncoderFeaturizer is not fitted yet: call fit(texts) first")
-        items = _as_texts(texts)
         enc = self._get_encoder()
         if enc.model_id != identity(self.model_id_):
             raise DataError("the encoder's weights or settings differ from the ones this model was trained with",
                             field="model_path", expected=self.model_id_, found=enc.model_id)
-        return self._embed(enc, items, progress)
+        return enc
+
+    def transform(self, texts: Sequence[str], *, progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Embeddings of ``texts``; ``progress(n)`` after each batch of ``n`` texts actually encoded."""
+        enc = self._fitted_encoder()
+        return self._embed(enc, _as_texts(texts), progress)
 
     def transform_spans(self, texts: Sequence[str], spans: Sequence[tuple[int, int, int]], *,
                         progress: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -174,23 +178,22 @@ class EncoderFeaturizer(NewParamDefaults, TransformerMixin, BaseEstimator):
         offsets. With ``clause_context`` a span's vector comes from its text's forward pass
         (:meth:`TextEncoder.encode_spans`); otherwise, and for a span the encoder cut off, the span's
         text is encoded on its own."""
-        if not hasattr(self, "model_id_"):
-            raise NotFittedError("EncoderFeaturizer is not fitted yet: call fit(texts) first")
+        enc = self._fitted_encoder()
         items = _as_texts(texts)
         if not self.clause_context:
-            X = self.transform(items + [items[i][s:e] for i, s, e in spans], progress=progress)
+            X = self._embed(enc, items + [items[i][s:e] for i, s, e in spans], progress)
             return X[: len(items)], X[len(items):]
-        enc = self._get_encoder()
-        if enc.model_id != identity(self.model_id_):
-            raise DataError("the encoder's weights or settings differ from the ones this model was trained with",
-                            field="model_path", expected=self.model_id_, found=enc.model_id)
         return self._embed_spans(enc, items, spans, progress)
 
     def _embed_spans(self, enc, items: list[str], spans: Sequence[tuple[int, int, int]],
                      progress: Callable[[int], None] | None) -> tuple[np.ndarray, np.ndarray]:
         cache = self._get_cache()
         span_id = enc.cache_id + "|in-context"
-        keys = [cache_key(span_id, f"{s}:{e}\n{items[i]}") for i, s, e in spans]
+
+        def span_key(i: int, s: int, e: int) -> bytes:
+            return cache_key(span_id, f"{s}:{e}\n{items[i]}")
+
+        keys = [span_key(*sp) for sp in spans]
         X_span = np.full((len(spans), enc.dim), np.nan, dtype=np.float32)
         if cache is not None and spans:
             found = cache.get_many(list(dict.fromkeys(keys)), enc.dim)
@@ -216,7 +219,7 @@ class EncoderFeaturizer(NewParamDefaults, TransformerMixin, BaseEstimator):
                 for (s, e), v in zip(want, vs):
                     got[(i, s, e)] = v
                     if not np.isnan(v[0]):
-                        new.append((cache_key(span_id, f"{s}:{e}\n{items[i]}"), v))
+                        new.append((span_key(i, s, e), v))
             for r in todo:
                 X_span[r] = got[tuple(spans[r])]
             if cache is not None:

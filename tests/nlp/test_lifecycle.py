@@ -32,7 +32,9 @@ def _write(path: Path, rows: list[dict]) -> Path:
 def data(tmp_path_factory):
     d = tmp_path_factory.mktemp("lifecycle")
     train = _rows("train", 500)
-    labels = [(r.get("sentiment"), r.get("aspects")) for r in train]
+    # the labels of other rows (their evidence spans dropped: they point into other texts)
+    labels = [(r.get("sentiment"), [{"category": a["category"], "polarity": a["polarity"]}
+                                     for a in r.get("aspects") or []]) for r in train]
     random.Random(0).shuffle(labels)
     shuffled = [{**r, "sentiment": s, "aspects": a} for r, (s, a) in zip(train, labels)]
     return {"good": _write(d / "good.jsonl", train), "shuffled": _write(d / "shuffled.jsonl", shuffled),
@@ -141,3 +143,19 @@ def test_the_model_card_renders_an_ensembles_thresholds():
     assert "Decision thresholds (fast member): billing 0.410" in text
     assert "Decision thresholds (encoder member): billing 0.370" in text
     assert "billing 0.500" in render_card({**meta, "thresholds": {"billing": 0.5}})
+
+
+def test_retraining_a_first_version_on_shuffled_labels_serves_nothing(data, tmp_path):
+    """The same rule on the retraining path (`cxlens train --dataset`, the API): the refused first version
+    is recorded, so the store does not fall back to serving it as its latest."""
+    from nlp.datasets import DatasetStore
+    from nlp.retrain import retrain
+
+    store = ModelStore(tmp_path / "models")
+    res = retrain(name="noise", store=store, dataset_store=DatasetStore(tmp_path / "datasets"),
+                  seed_train=data["shuffled"], seed_dev=data["dev"], model_type="fast",
+                  params={"threshold_folds": 0})
+    assert res.promoted is None and any(w.startswith("not promoted: sanity") for w in res.warnings)
+    assert [e["action"] for e in store.history("noise")] == ["refused"]
+    with pytest.raises(ModelNotFoundError, match="no production version"):
+        store.resolve("noise")
