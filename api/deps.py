@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from .errors import Forbidden, RateLimited, Unauthorized
 from .services.auth import Principal, authenticate, touch
 from .services.models import ModelService
+from .services.training import TrainingService
 from .settings import Settings
 
 bearer_scheme = HTTPBearer(auto_error=False, description="`Authorization: Bearer <API key>`")
@@ -31,7 +32,13 @@ def get_models(request: Request) -> ModelService:
     return request.app.state.models
 
 
+def get_training(request: Request) -> TrainingService:
+    """The app's training service: datasets, feedback, training jobs, promotion (``api.main.create_app``)."""
+    return request.app.state.training
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+TrainingDep = Annotated[TrainingService, Depends(get_training)]
 SessionDep = Annotated[Session, Depends(get_session)]
 PipelineDep = Annotated[ModelService, Depends(get_models)]
 
@@ -139,3 +146,7 @@ def require_json(request: Request) -> None:
 
 JsonBody = Depends(require_json)
 
+
+def who(principal: Principal) -> str:
+    """How a key is named in histories and model cards (its name, else its id)."""
+    return principal.name or principal.key_id or "anonymous"

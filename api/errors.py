@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from nlp.errors import CxlensError, DataError, ModelNotFoundError
+from nlp.errors import CxlensError, DataError, ModelNotFoundError, NotFittedError, PromotionRefused
 
 log = logging.getLogger("cxlens.api")
 
@@ -222,16 +222,25 @@ async def _validation_error(_: Request, exc: RequestValidationError) -> JSONResp
     return error_response(422, "validation_error", "the request is not valid", details)
 
 
-async def _data_error(_: Request, exc: DataError) -> JSONResponse:
-    return error_response(422, "invalid_data", str(exc), [data_error_detail(exc)])
+#: HTTP status of each domain error class (the most specific base listed wins); the body's ``code`` is the
+#: error's own stable code (nlp/errors.py), passed through
+DOMAIN_STATUS: tuple[tuple[type[CxlensError], int], ...] = (
+    (DataError, 422), (ModelNotFoundError, 404), (PromotionRefused, 409), (NotFittedError, 409),
+)
 
 
-async def _model_not_found(_: Request, exc: ModelNotFoundError) -> JSONResponse:
-    return error_response(404, "model_not_found", str(exc) or "model not found")
+def domain_status(exc: CxlensError) -> int:
+    for cls, status in DOMAIN_STATUS:
+        if isinstance(exc, cls):
+            return status
+    return 400
 
 
 async def _domain_error(_: Request, exc: CxlensError) -> JSONResponse:
-    return error_response(400, "bad_request", str(exc) or type(exc).__name__)
+    details = [data_error_detail(exc)] if isinstance(exc, DataError) else None
+    if isinstance(exc, PromotionRefused):
+        details = [{"loc": ["gate"], "msg": f} for f in exc.failures]
+    return error_response(domain_status(exc), exc.code, str(exc) or type(exc).__name__, details)
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
@@ -243,7 +252,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, _api_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(DataError, _data_error)
-    app.add_exception_handler(ModelNotFoundError, _model_not_found)
     app.add_exception_handler(CxlensError, _domain_error)
     app.add_exception_handler(Exception, _unhandled)

@@ -21,17 +21,18 @@ from nlp import config as nlp_config
 
 from .errors import install_error_handlers, register_server_paths
 from .middleware import BodyLimitMiddleware, CostGateMiddleware, SecurityHeadersMiddleware
-from .routes import classify, docs, health, jobs, keys, models, reports, taxonomy, training
+from .routes import classify, datasets, docs, health, jobs, keys, models, reports, taxonomy
 from .services.jobs import JobWorker
 from .services.models import ModelService
 from .services.ratelimit import TokenBucketLimiter
 from .services.reports import run_report
 from .services.spool import media_type
+from .services.training import TrainingService
 from .settings import Settings
 
 log = logging.getLogger("cxlens.api")
 
-UPLOAD_PATHS = {"/v1/jobs", "/v1/reports", "/v1/datasets"}
+UPLOAD_PATHS = {"/v1/jobs", "/v1/reports", "/v1/datasets", "/waves"}  # /waves: the web app's upload
 #: routes whose CPU cost is paid from the key's character budget
 COST_PATHS = {"/v1/classify"}
 
@@ -67,11 +68,13 @@ def _limit_for(settings: Settings) -> Callable[[Scope], int]:
 
 
 def create_app(settings: Settings | None = None, *, loader: Callable[[str], Any] | None = None) -> FastAPI:
-    """Build the app. ``loader(spec) -> Pipeline`` replaces ``nlp.store.load_pipeline`` (tests, tools)."""
+    """Build the app. ``loader(spec) -> Pipeline`` replaces ``nlp.lifecycle.store.load_pipeline`` (tests, tools)."""
     settings = settings or Settings()
     engine = db.make_engine(str(settings.database_url))
     factory = db.make_sessionmaker(engine)
     model_service = ModelService(default_spec=settings.default_model, models_dir=settings.models_dir, loader=loader)
+    training_service = TrainingService(models_dir=settings.models_dir, datasets_dir=nlp_config.data_dir() / "datasets",
+                                       factory=factory, on_production_change=model_service.production_changed)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -88,7 +91,8 @@ def create_app(settings: Settings | None = None, *, loader: Callable[[str], Any]
                                chunk_size=settings.job_chunk_size, lease_seconds=settings.job_lease_seconds,
                                poll_seconds=settings.job_poll_seconds, max_attempts=settings.job_max_attempts,
                                max_rows=settings.max_job_rows, max_chars=settings.max_chars_per_doc,
-                               report_runner=run_report)
+                               report_runner=run_report, training_runner=training_service.run_job)
+            training_service.wake = worker.wake
             worker.start()
         app.state.worker = worker
         try:
@@ -114,6 +118,7 @@ def create_app(settings: Settings | None = None, *, loader: Callable[[str], Any]
     app.state.engine = engine
     app.state.sessionmaker = factory
     app.state.models = model_service
+    app.state.training = training_service
     app.state.limiter = TokenBucketLimiter(settings.rate_limit_per_minute, settings.rate_limit_burst)
     app.state.char_budget = TokenBucketLimiter(settings.char_budget_per_minute, settings.char_budget_burst)
     app.state.auth_failures = TokenBucketLimiter(settings.auth_failures_per_minute, settings.auth_failure_burst)
@@ -124,10 +129,12 @@ def create_app(settings: Settings | None = None, *, loader: Callable[[str], Any]
     app.add_middleware(CostGateMiddleware, limiter=app.state.char_budget, paths=COST_PATHS,
                        requests=app.state.limiter, auth_failures=app.state.auth_failures)
     app.add_middleware(SecurityHeadersMiddleware)  # outermost: every answer gets the headers, errors too
-    for r in (health, classify, jobs, reports, models, taxonomy, keys):
+    for r in (health, classify, jobs, reports, models, datasets, taxonomy, keys):
         app.include_router(r.router)
-    app.include_router(training.router)  # retraining: datasets, feedback, training jobs, promote, rollback
     docs.install(app)  # Swagger UI and ReDoc from local assets
+    from . import web
+
+    web.install(app)  # the analyst web app at / (pages, /static); docs/webapp.md
     return app
 
 

@@ -1,4 +1,4 @@
-"""ORM tables (SQLAlchemy 2.x): api_keys, jobs, job_results, reports.
+"""ORM tables (SQLAlchemy 2.x): api_keys, jobs, job_results, reports, training_jobs (and the web app's).
 
 Portable SQL only (SQLite and PostgreSQL): strings, integers, booleans, timestamps and JSON kept as
 text. Any change here needs an Alembic revision under ``api/migrations/versions``.
@@ -53,7 +53,7 @@ class Job(Base):
     input_format: Mapped[str] = mapped_column(String(8))  # jsonl | csv
     input_name: Mapped[str] = mapped_column(String(300), default="")
     input_bytes: Mapped[int] = mapped_column(Integer, default=0)
-    #: the upload's encoding decision (``nlp.encoding.Decoding.to_dict()`` as JSON text), once read
+    #: the upload's encoding decision (``nlp.labeled.encoding.Decoding.to_dict()`` as JSON text), once read
     input_encoding: Mapped[str | None] = mapped_column(Text, nullable=True)
     #: estimated number of input rows (line count at upload); exact once done
     rows_total: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -106,3 +106,31 @@ class Report(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
+
+
+class TrainingJobRow(Base):
+    """A training job (``POST /v1/models/train``): claimed, leased and recovered by the job worker like
+    classify and report jobs; a run interrupted by a crash is run again by the next worker (exactly once:
+    the version it saved carries the job id)."""
+
+    __tablename__ = "training_jobs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    owner_key_id: Mapped[str | None] = mapped_column(String(32), ForeignKey("api_keys.id"), nullable=True, index=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
+    #: the request's training options (JSON text)
+    options: Mapped[str] = mapped_column(Text, default="{}")
+    by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    #: the latest progress snapshot (JSON text): stage, done, total, unit, eta_s, ...
+    progress: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: version, gate decision, metrics, comparison summary (JSON text) once done
+    result: Mapped[str | None] = mapped_column(Text, nullable=True)
+    #: what happened to earlier attempts (e.g. "attempt 1 was interrupted; run again")
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     anonymous_role: Literal["analyst", "admin"] = "analyst"
     #: HMAC secret mixed into stored key hashes (changing it invalidates all keys)
     key_pepper: str = ""
+    #: web app (``/``): a signed-in browser session lasts this long (hours), idle or not
+    web_session_hours: float = Field(12.0, gt=0, le=24 * 30)
+    #: the session cookie's ``Secure`` flag (browsers send it over HTTPS and to http://localhost only);
+    #: turn off only behind a plain-HTTP reverse proxy on a trusted network
+    web_cookie_secure: bool = True
 
     # job worker ------------------------------------------------------------------------------
     #: worker threads (0 = no worker in this process); default: one per CPU core

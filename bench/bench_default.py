@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def dev_texts() -> list[dict]:
-    from nlp.seed import seed_split_path
+    from nlp.labeled.seed import seed_split_path
 
     rows = [json.loads(line) for line in Path(seed_split_path("dev")).read_text(encoding="utf-8").splitlines() if line]
     return [{"id": r["id"], "text": r["text"]} for r in rows]
@@ -45,7 +45,7 @@ def peak_rss_mb() -> float:
 
 
 def child_predict(models_dir: str) -> dict:
-    from nlp.store import ModelStore
+    from nlp.lifecycle.store import ModelStore
 
     docs = dev_texts()
     pipe = ModelStore(models_dir).load("cx-touchpoints")
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(fn(args._arg)))
         return 0
 
-    from nlp.encoders.backends import cached_choice, cpu_info, library_versions
+    from nlp.families.encoders.backends import cached_choice, cpu_info, library_versions
 
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="cxlens-bench-default-"))
     shutil.rmtree(work, ignore_errors=True)
@@ -155,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     res["predict_command"] = {"seconds": round(wall, 2), "comments": len(dev_texts()), "peak_rss_mb": round(rss)}
     print(f"cxlens predict (start-up and loading included): {wall:.1f} s for {len(dev_texts())} comments", flush=True)
 
-    from nlp.encoders.convert import default_out_dir
+    from nlp.families.encoders.convert import default_out_dir
 
     res["naive"] = run_child("naive", str(default_out_dir()), env)
     n = res["naive"]

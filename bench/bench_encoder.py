@@ -5,8 +5,8 @@ Every configuration runs in its own subprocess (so its peak RSS, model load incl
 
 * ``naive``: the transformers model called one comment at a time, texts in input order, padding-free
   but no batching, no sorting, ``torch.no_grad`` (what a first implementation does);
-* ``fp32`` / ``int8`` / ``bf16`` / ``onnx-fp32`` / ``onnx-int8``: :class:`nlp.encoders.encoder.TextEncoder`
-  on that backend (:mod:`nlp.encoders.backends`: length-sorted batches, dynamic padding) at batch sizes
+* ``fp32`` / ``int8`` / ``bf16`` / ``onnx-fp32`` / ``onnx-int8``: :class:`nlp.families.encoders.encoder.TextEncoder`
+  on that backend (:mod:`nlp.families.encoders.backends`: length-sorted batches, dynamic padding) at batch sizes
   1/8/32 with the default cap of 1024 padded tokens per batch; ``int8`` = torch W8A8 layers with
   ``torch._int_mm``; ``onnx-int8`` = ONNX Runtime, per-token W8A8 graph; ``bf16`` only where the CPU has it;
 * ``auto``: the backend ``auto`` chooses on this machine (measured once, cached), and its measurement;
@@ -107,14 +107,14 @@ def run_one(mode: str, n: int, threads: int, batch_sizes: list[int], model_dir: 
         for _ in range(repeat):
             timed("1", lambda: [embed(t) for t in texts])
     elif mode == "auto":
-        from nlp.encoders.backends import resolve
-        from nlp.encoders.encoder import TextEncoder
+        from nlp.families.encoders.backends import resolve
+        from nlp.families.encoders.encoder import TextEncoder
 
         enc = TextEncoder(model_dir, backend="fp32", num_threads=threads, layers=LAYERS)
         choice, _, record = resolve(enc, "auto", remeasure=True)
         res.update(choice=choice, measurement=record["results"], cpu=record["cpu"], cpu_flags=record["cpu_flags"])
     elif mode in ("fp32", "int8", "bf16", "onnx-fp32", "onnx-int8", "tdq"):
-        from nlp.encoders.encoder import TextEncoder
+        from nlp.families.encoders.encoder import TextEncoder
 
         enc = TextEncoder(model_dir, backend="fp32" if mode == "tdq" else mode, num_threads=threads, layers=LAYERS)
         res["backend"] = enc.backend
@@ -144,7 +144,7 @@ def run_one(mode: str, n: int, threads: int, batch_sizes: list[int], model_dir: 
             for bs in batch_sizes:
                 timed(str(bs), lambda: enc.encode(texts, batch_size=bs))  # default max_batch_tokens=1024
     elif mode == "cached":
-        from nlp.encoders.featurizer import EncoderFeaturizer
+        from nlp.families.encoders.featurizer import EncoderFeaturizer
 
         with tempfile.TemporaryDirectory() as d:
             os.environ["CXLENS_CACHE_DIR"] = d
@@ -160,7 +160,7 @@ def run_one(mode: str, n: int, threads: int, batch_sizes: list[int], model_dir: 
 
 
 # ---------------------------------------------------------------------------------------------- quality
-#: pipeline options recommended for FAMILY_DEFAULTS["encoder"] (chosen on the seed dev split, docs/quality.md)
+#: pipeline options recommended for the encoder family's registry defaults (chosen on the seed dev split, docs/quality.md)
 RECOMMENDED_ENCODER = {"C": 16.0, "polarity_C": 16.0, "sentiment_C": 16.0, "threshold_folds": 3,
                        "clause_pooling": "max", "clause_training": True}
 
@@ -172,11 +172,11 @@ def run_quality(only: list[str], settings: list[tuple[str, dict]], shared_arg: s
     sys.path.insert(0, str(ROOT / "bench"))
     import quality_shared as qs
 
-    from nlp.ensemble import EnsemblePipeline
-    from nlp.evaluation import evaluate_predictions
-    from nlp.pipeline import CommentPipeline
+    from nlp.families.ensemble import EnsemblePipeline
+    from nlp.lifecycle.evaluation import evaluate_predictions
+    from nlp.families.pipeline import CommentPipeline
     from nlp.taxonomy import load_taxonomy
-    from nlp.training import load_examples
+    from nlp.lifecycle.training import load_examples
 
     shared = qs.find_shared(shared_arg)
     rows = []
@@ -218,7 +218,7 @@ def run_quality(only: list[str], settings: list[tuple[str, dict]], shared_arg: s
 
 
 def quality_settings(names: list[str]) -> list[tuple[str, dict]]:
-    from nlp.training import FAMILY_DEFAULTS
+    from nlp.families.registry import get_family
 
     base_enc = {"model_type": "encoder", "threshold_folds": 0, "clause_pooling": "none", "clause_training": True}
     known = {
@@ -231,7 +231,7 @@ def quality_settings(names: list[str]) -> list[tuple[str, dict]]:
         "encoder-fp32": {**base_enc, "C": 4.0, "polarity_C": 4.0, "featurizer_params": {"backend": "fp32"}},
         "ensemble": {"model_type": "ensemble", "member_params": {"fast": qs_recommended(),
                                                                  "encoder": dict(RECOMMENDED_ENCODER)}},
-        "shipped": {"model_type": "ensemble", **FAMILY_DEFAULTS["ensemble"]},  # the default family as shipped
+        "shipped": {"model_type": "ensemble", **get_family("ensemble").defaults},  # the default family as shipped
     }
     out = []
     for n in names:
@@ -292,7 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(run_one(args._child, args.n, args.threads, batch_sizes, args._model, args.repeat)))
         return 0
 
-    from nlp.encoders.convert import ensure_converted
+    from nlp.families.encoders.convert import ensure_converted
 
     model_dir = str(ensure_converted())
     load_before = os.getloadavg()
@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{mode:9s} {rates}{note}  peak RSS {r['peak_rss_mb']:.0f} MB  cpu pressure {r['cpu_pressure_after']}",
               flush=True)
     load_after = os.getloadavg()
-    from nlp.encoders.backends import cpu_info, library_versions
+    from nlp.families.encoders.backends import cpu_info, library_versions
 
     cpu = cpu_info()
     summary = {"results": results, "loadavg_before": load_before, "loadavg_after": load_after,

@@ -35,8 +35,8 @@ def cpu_model() -> str:
 
 
 def corpus(n: int) -> list[dict]:
-    from nlp.io import read_labeled
-    from nlp.seed import seed_split_path
+    from nlp.labeled.formats import read_labeled
+    from nlp.labeled.seed import seed_split_path
 
     texts = [e.text for split in ("train", "dev") for e in read_labeled(seed_split_path(split))[0]]
     return [{"id": str(i), "text": texts[i % len(texts)]} for i in range(n)]
@@ -44,8 +44,8 @@ def corpus(n: int) -> list[dict]:
 
 def train(models_dir: str, model_type: str) -> None:
     from nlp.config import DEFAULT_MODEL_NAME
-    from nlp.store import ModelStore
-    from nlp.training import train_seed_model
+    from nlp.lifecycle.store import ModelStore
+    from nlp.lifecycle.training import train_seed_model
 
     if ModelStore(models_dir).versions(DEFAULT_MODEL_NAME):
         return  # --models-dir with a model already in it: measure that one
@@ -54,7 +54,7 @@ def train(models_dir: str, model_type: str) -> None:
 
 def run_ours(n: int, models_dir: str, jobs: int = 1) -> dict:
     from nlp.config import DEFAULT_MODEL_NAME
-    from nlp.store import ModelStore
+    from nlp.lifecycle.store import ModelStore
 
     pipe = ModelStore(models_dir).load(DEFAULT_MODEL_NAME)
     docs = corpus(n)
@@ -71,8 +71,8 @@ def run_baseline(n: int) -> dict:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline, make_union
 
-    from nlp.io import read_labeled
-    from nlp.seed import seed_split_path
+    from nlp.labeled.formats import read_labeled
+    from nlp.labeled.seed import seed_split_path
 
     train = read_labeled(seed_split_path("train"))[0]
     model = make_pipeline(make_union(TfidfVectorizer(ngram_range=(1, 2)),
@@ -110,7 +110,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         models_dir = args.models_dir or tmp
         results = {}
-        # worker processes are used by fast models only (nlp.pipeline.CommentPipeline.predict)
+        # worker processes are used by fast models only (nlp.families.pipeline.CommentPipeline.predict)
         for which in ("train", "baseline", "ours") + (("ours2",) if args.model_type == "fast" else ()):
             # measuring children get an empty embedding cache (training embedded the same texts) that shares
             # the converted encoder weights built while training (conversion is one-off set-up)

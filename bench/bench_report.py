@@ -22,7 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from cx.cli import write_output  # noqa: E402
+from cx.render import write_report  # noqa: E402
 from cx.config import load_config  # noqa: E402
 from cx.demo import demo_path  # noqa: E402
 from cx.report import build_report  # noqa: E402
@@ -81,7 +81,7 @@ def main() -> None:
                       "build_report": diff(t2, t3)}
             for fmt in args.formats.split(","):
                 s = clock()
-                write_output(report, fmt, str(tmpd / f"report.{fmt}"))
+                write_report(report, fmt, str(tmpd / f"report.{fmt}"))
                 stages[f"write {fmt}"] = diff(s, clock())
             counted = [v for k, v in stages.items() if not k.startswith("write") or k == "write json"]
             stages["total (read + build + json)"] = (sum(v[0] for v in counted), sum(v[1] for v in counted))

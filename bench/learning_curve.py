@@ -7,7 +7,7 @@ random 50 rows per seed; then
 
 * ``random``: the next rows are drawn at random;
 * ``uncertainty``: the model trained on the rows so far scores the rest of the pool with
-  ``nlp.active`` (margin over the touchpoint and sentiment heads, then one pick per k-means cluster
+  ``nlp.lifecycle.active`` (margin over the touchpoint and sentiment heads, then one pick per k-means cluster
   among the 3n most uncertain), exactly what ``cxlens queue`` does,
 
 up to 100, 200, 400 and 800 labeled rows; at each size the model (the ``fast`` pipeline, thresholds at
@@ -31,10 +31,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from nlp.active import Scored, head_scores, select, uncertainty  # noqa: E402
-from nlp.evaluation import evaluate_predictions  # noqa: E402
-from nlp.io import read_labeled  # noqa: E402
-from nlp.pipeline import CommentPipeline  # noqa: E402
+from nlp.lifecycle.active import Scored, head_scores, select, uncertainty  # noqa: E402
+from nlp.lifecycle.evaluation import evaluate_predictions  # noqa: E402
+from nlp.labeled.formats import read_labeled  # noqa: E402
+from nlp.families.pipeline import CommentPipeline  # noqa: E402
 from nlp.schema import Document  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
@@ -47,7 +47,7 @@ class CachedPipeline(CommentPipeline):
     _cache: dict = {}
 
     def _prepare(self, texts, given_langs):
-        from nlp.pipeline import _Prepared
+        from nlp.families.pipeline import _Prepared
 
         missing = [(t, g) for t, g in zip(texts, given_langs) if (t, g) not in self._cache]
         if missing:

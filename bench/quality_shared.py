@@ -7,7 +7,7 @@ bests. Writes ``bench/results/quality_shared.json`` and ``bench/results/quality_
 
     .venv/bin/python bench/quality_shared.py                      # every data set, recommended settings
     .venv/bin/python bench/quality_shared.py --only semeval16_ru --only cx_seed
-    .venv/bin/python bench/quality_shared.py --settings product   # whatever FAMILY_DEFAULTS["fast"] says now
+    .venv/bin/python bench/quality_shared.py --settings product   # whatever the fast family's registry defaults says now
     .venv/bin/python bench/quality_shared.py --param C=8 --param char_ngram_range=[1,5] --no-write
 
 Sweep mode (grid search, in-process; results go to a JSONL log, default /tmp/cxlens_sweep.jsonl):
@@ -49,7 +49,7 @@ RESULTS_DIR = REPO / "bench" / "results"
 JSON_OUT = RESULTS_DIR / "quality_shared.json"
 MD_OUT = RESULTS_DIR / "quality_shared.md"
 
-#: settings recommended for FAMILY_DEFAULTS["fast"] (chosen by the sweep documented in docs/quality.md)
+#: settings recommended for the fast family's registry defaults (chosen by the sweep documented in docs/quality.md)
 RECOMMENDED_FAST: dict[str, Any] = {
     "C": 4.0,
     "polarity_C": 4.0,
@@ -60,7 +60,7 @@ RECOMMENDED_FAST: dict[str, Any] = {
     "featurizer_params": {"word_ngram_range": [1, 2], "char_ngram_range": [2, 5], "min_df": 1, "char_weight": 1.0},
 }
 
-#: options of nlp.features.TfidfFeaturizer: ``--param``/``--vary`` keys with these names go to featurizer_params
+#: options of nlp.families.features.TfidfFeaturizer: ``--param``/``--vary`` keys with these names go to featurizer_params
 FEATURIZER_KEYS = {"word_ngram_range", "char_ngram_range", "min_df", "max_features", "char_weight", "sublinear_tf"}
 
 #: metric keys of one row, in table order
@@ -131,7 +131,7 @@ def find_shared(arg: str | None) -> Path | None:
 def split_path(ds: Dataset, which: str, shared: Path | None) -> Path | None:
     rel = ds.train if which == "train" else ds.dev
     if rel.startswith("seed:"):
-        from nlp.seed import seed_split_path
+        from nlp.labeled.seed import seed_split_path
 
         return seed_split_path(rel.split(":", 1)[1])
     if shared is None:
@@ -196,7 +196,7 @@ def row_metrics(metrics: dict[str, Any]) -> dict[str, float | None]:
 def entity_pn_f1(dev, preds) -> dict[str, Any] | None:
     """SentiRuEval-2016 style P/N macro-F1 over tweet-company pairs, each company given the tweet's predicted
     label (a proxy: the pipeline has no per-company head; a predicted ``mixed`` counts as neutral)."""
-    from nlp.evaluation import f1_for
+    from nlp.lifecycle.evaluation import f1_for
 
     gold, pred = [], []
     for e, p in zip(dev, preds):
@@ -263,8 +263,8 @@ def enable_sweep_memo(max_fits: int = 160) -> None:
     """Reuse identical LogisticRegression fits and segmentations within this process (sweep mode only)."""
     from sklearn.linear_model import LogisticRegression
 
-    import nlp.classifiers as clf
-    from nlp.pipeline import CommentPipeline
+    import nlp.families.heads as clf
+    from nlp.families.pipeline import CommentPipeline
 
     cache: OrderedDict[str, dict] = OrderedDict()
 
@@ -299,10 +299,10 @@ def enable_sweep_memo(max_fits: int = 160) -> None:
 
 # -- running ---------------------------------------------------------------------------------------
 def run_product(ds: Dataset, train: Path, dev: Path, params: dict[str, Any]) -> dict[str, Any]:
-    """Train through nlp.training.train_model (the product path, cold), evaluate on dev."""
-    from nlp.store import ModelStore
+    """Train through nlp.lifecycle.training.train_model (the product path, cold), evaluate on dev."""
+    from nlp.lifecycle.store import ModelStore
     from nlp.taxonomy import load_taxonomy
-    from nlp.training import load_examples, train_model
+    from nlp.lifecycle.training import load_examples, train_model
 
     taxonomy = load_taxonomy() if ds.name == "cx_seed" else None
     with tempfile.TemporaryDirectory(prefix="cxlens-quality-") as tmp:
@@ -324,17 +324,18 @@ _EXAMPLES: dict[str, list] = {}
 
 
 def run_inprocess(ds: Dataset, train: Path, dev: Path, params: dict[str, Any]) -> dict[str, Any]:
-    """The same training as train_model (FAMILY_DEFAULTS merged with params), without the model store."""
-    from nlp.evaluation import evaluate_predictions
-    from nlp.pipeline import CommentPipeline
+    """The same training as train_model (family defaults merged with params), without the model store."""
+    from nlp.lifecycle.evaluation import evaluate_predictions
+    from nlp.families.pipeline import CommentPipeline
     from nlp.taxonomy import load_taxonomy
-    from nlp.training import FAMILY_DEFAULTS, load_examples
+    from nlp.families.registry import get_family
+    from nlp.lifecycle.training import load_examples
 
     for p in (train, dev):
         if str(p) not in _EXAMPLES:
             _EXAMPLES[str(p)] = load_examples([p])[0]
     tr, dv = _EXAMPLES[str(train)], _EXAMPLES[str(dev)]
-    opts = {**FAMILY_DEFAULTS.get("fast", {}), **pipeline_params(params)}
+    opts = {**get_family("fast").defaults, **pipeline_params(params)}
     pipe = CommentPipeline(model_type="fast", taxonomy=load_taxonomy() if ds.name == "cx_seed" else None, **opts)
     t0 = time.perf_counter()
     pipe.fit(tr)
@@ -415,7 +416,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--only", action="append", metavar="NAME",
                     help=f"data set(s) to run (repeatable or comma-separated): {', '.join(BY_NAME)}")
     ap.add_argument("--settings", choices=["recommended", "product"], default="recommended",
-                    help="recommended = RECOMMENDED_FAST in this script (default); product = FAMILY_DEFAULTS as is")
+                    help="recommended = RECOMMENDED_FAST in this script (default); product = the registry's defaults as they are")
     ap.add_argument("--param", action="append", default=[], metavar="KEY=JSON",
                     help="override an option (featurizer options by bare name, e.g. char_ngram_range=[1,4])")
     ap.add_argument("--no-write", action="store_true", help="print only; do not write bench/results/")
@@ -443,7 +444,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"(run with --only cx_seed for the bundled seed set)")
             return 0
 
-    from nlp.training import FAMILY_DEFAULTS
+    from nlp.families.registry import get_family
 
     base: dict[str, Any] = json.loads(json.dumps(RECOMMENDED_FAST)) if args.settings == "recommended" else {}
     for kv in args.param:
@@ -513,7 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     seed_table = per_label_table({"touchpoints": {"per_label": seed["touchpoint_per_label"],
                                                   "micro": seed["touchpoint_micro"],
                                                   "macro": seed["touchpoint_macro"]}}) if seed else ""
-    from nlp.store import library_versions
+    from nlp.lifecycle.store import library_versions
 
     command = "bench/quality_shared.py " + " ".join(shlex.quote(a) for a in (argv if argv is not None else sys.argv[1:]))
     report = {
@@ -521,7 +522,7 @@ def main(argv: list[str] | None = None) -> int:
         "command": command.strip(),
         "settings": args.settings,
         "params": base,
-        "family_defaults_at_run": FAMILY_DEFAULTS.get("fast"),
+        "family_defaults_at_run": dict(get_family("fast").defaults),
         "shared": str(shared) if shared else None,
         "git": _git_state(),
         "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), **library_versions()},

@@ -47,7 +47,7 @@ def demo_predictions() -> list[dict[str, Any]]:
 def run_demo_report(pipeline: Any = None, out_dir: str | Path = "out/demo", *,
                     formats: Iterable[str] = ("json", "html", "xlsx", "csv"), lang: str | None = None) -> list[Path]:
     """Build the demo report with ``pipeline`` (None: the known labels) and write it; returns the paths."""
-    from .cli import write_output
+    from .render import write_report
 
     answers, cfg = load_demo()
     if lang:
@@ -62,7 +62,7 @@ def run_demo_report(pipeline: Any = None, out_dir: str | Path = "out/demo", *,
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for fmt in formats:
-        written += [Path(p) for p in write_output(report, fmt, str(out / f"report.{fmt}"))]
+        written += [Path(p) for p in write_report(report, fmt, str(out / f"report.{fmt}"))]
     return written
 
 

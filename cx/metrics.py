@@ -47,8 +47,7 @@ def nps_from_counts(promoters: int, passives: int, detractors: int) -> dict:
 
 def nps(scores: Iterable[float]) -> dict:
     """NPS of 0-10 scores: promoters 9-10, passives 7-8, detractors 0-6."""
-    v = _values(scores)
-    return nps_from_counts(int((v >= 9).sum()), int(((v >= 7) & (v < 9)).sum()), int((v < 7).sum()))
+    return nps_from_counts(*nps_counts(scores))
 
 
 # ---------------------------------------------------------------------------------------------------- CSAT / CES / means
@@ -79,27 +78,63 @@ def csat_top_box(scores: Iterable[float], *, scale: tuple[float, float] = (1, 5)
     """CSAT = % of scores at or above the top-box threshold (top-2-box on 1-5), with n and 95 % CI."""
     v = _values(scores)
     thr = csat_threshold(scale, top_box_from)
-    out = share_ci(int((v >= thr).sum()), len(v))
-    out["threshold"] = thr
+    return csat_from_counts(int((v >= thr).sum()), len(v), threshold=thr)
+
+
+def csat_from_counts(top: int, n: int, *, threshold: float) -> dict:
+    """:func:`csat_top_box` from the counts (answers in the top box, answers with a score)."""
+    out = share_ci(top, n)
+    out["threshold"] = threshold
     return out
 
 
-def mean_ci(values: Iterable[float]) -> dict:
-    """Mean with n, sample SD and the 95 % CI of the mean (normal approximation)."""
+def moments(values: Iterable[float]) -> tuple[int, float, float]:
+    """(n, mean, M2 = sum of squared deviations from the mean) of the non-missing values: the mergeable
+    summary behind :func:`mean_ci` (:func:`merge_moments` combines two, e.g. of two partitions)."""
     v = _values(values)
-    n = len(v)
+    if len(v) == 0:
+        return 0, 0.0, 0.0
+    m = float(v.mean())
+    return len(v), m, float(((v - m) ** 2).sum())
+
+
+def merge_moments(a: tuple[int, float, float], b: tuple[int, float, float]) -> tuple[int, float, float]:
+    """Moments of the union of two samples (Chan et al.'s parallel update; exact up to rounding)."""
+    na, ma, qa = a
+    nb, mb, qb = b
+    if nb == 0:
+        return a
+    if na == 0:
+        return b
+    n = na + nb
+    d = mb - ma
+    return n, ma + d * nb / n, qa + qb + d * d * na * nb / n
+
+
+def mean_ci_from_moments(n: int, mean: float, m2: float) -> dict:
+    """Mean with n, sample SD and the 95 % CI of the mean (normal approximation), from :func:`moments`."""
     if n == 0:
         return {"n": 0, "mean": None, "sd": None, "ci_low": None, "ci_high": None}
-    m = float(v.mean())
-    sd = float(v.std(ddof=1)) if n > 1 else 0.0
+    m = float(mean)
+    sd = math.sqrt(max(m2, 0.0) / (n - 1)) if n > 1 else 0.0
     half = Z95 * sd / math.sqrt(n) if n > 1 else 0.0
     return {"n": int(n), "mean": round(m, 3), "sd": round(sd, 3), "ci_low": round(m - half, 3),
             "ci_high": round(m + half, 3)}
 
 
+def mean_ci(values: Iterable[float]) -> dict:
+    """Mean with n, sample SD and the 95 % CI of the mean (normal approximation)."""
+    return mean_ci_from_moments(*moments(values))
+
+
 def ces(scores: Iterable[float], *, scale: tuple[float, float] = (1, 7), good_end: str = "high") -> dict:
     """CES: mean on its own scale, with which end is good."""
-    out = mean_ci(scores)
+    return ces_from_moments(moments(scores), scale=scale, good_end=good_end)
+
+
+def ces_from_moments(mom: tuple[int, float, float], *, scale: tuple[float, float] = (1, 7),
+                     good_end: str = "high") -> dict:
+    out = mean_ci_from_moments(*mom)
     out.update(scale=list(scale), good_end=good_end)
     return out
 
@@ -148,13 +183,70 @@ def zones(avgs: pd.Series, *, yellow_from: float = 7.0, green_from: float = 9.0)
 
 
 # ---------------------------------------------------------------------------------------------------- importance
+class CoMoments:
+    """Pairwise-complete co-moments of the columns of a data matrix (missing = NaN), mergeable: the sums
+    behind a correlation matrix, so that one can be computed from partitions (``a.merge(b)``) with the same
+    formula as from the whole matrix. Columns are shifted by fixed constants ``k`` before summing (the
+    correlation does not change; the sums stay well conditioned).
+
+    For columns i, j over the rows where both are present: ``n[i, j]`` rows, ``s[i, j]`` = sum of x_i,
+    ``q[i, j]`` = sum of x_i², ``c[i, j]`` = sum of x_i·x_j (shifted values).
+    """
+
+    def __init__(self, p: int, k: np.ndarray | None = None) -> None:
+        self.k = np.zeros(p) if k is None else np.asarray(k, float)
+        self.n = np.zeros((p, p))
+        self.s = np.zeros((p, p))
+        self.q = np.zeros((p, p))
+        self.c = np.zeros((p, p))
+
+    @classmethod
+    def of(cls, A: np.ndarray, k: np.ndarray | None = None) -> "CoMoments":
+        A = np.asarray(A, float)
+        p = A.shape[1]
+        if k is None:  # shift by the column means (0 for an all-missing column)
+            with np.errstate(all="ignore"):
+                cnt = (~np.isnan(A)).sum(axis=0)
+                k = np.where(cnt > 0, np.nansum(A, axis=0) / np.maximum(cnt, 1), 0.0)
+        out = cls(p, k)
+        return out.add(A)
+
+    def add(self, A: np.ndarray) -> "CoMoments":
+        """Add the rows of ``A`` (same columns)."""
+        A = np.asarray(A, float)
+        present = ~np.isnan(A)
+        M = present.astype(float)
+        X = np.where(present, A - self.k, 0.0)
+        self.n += M.T @ M
+        self.s += X.T @ M
+        self.q += (X * X).T @ M
+        self.c += X.T @ X
+        return self
+
+    def merge(self, other: "CoMoments") -> "CoMoments":
+        if not np.array_equal(self.k, other.k):
+            raise ValueError("co-moments with different shifts cannot be merged")
+        out = CoMoments(len(self.k), self.k)
+        for a in ("n", "s", "q", "c"):
+            setattr(out, a, getattr(self, a) + getattr(other, a))
+        return out
+
+    def corr(self) -> np.ndarray:
+        """Pearson correlations (pairwise-complete); constant or unobserved columns get 0, the diagonal 1."""
+        n, s, q, c = self.n, self.s, self.q, self.c
+        with np.errstate(all="ignore"):
+            cov = n * c - s * s.T
+            var_i = n * q - s * s
+            C = cov / np.sqrt(var_i * var_i.T)
+        C = np.where(np.isfinite(C) & (var_i > 0) & (var_i.T > 0) & (n > 1), C, 0.0)
+        C = np.clip(C, -1.0, 1.0)
+        np.fill_diagonal(C, 1.0)
+        return C
+
+
 def _corr_matrix(X: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Correlation matrix of [X | y] (pairwise-complete); constant columns get correlation 0."""
-    data = pd.DataFrame(np.column_stack([X, y]))
-    C = data.corr().to_numpy(dtype=float)
-    C = np.nan_to_num(C, nan=0.0)
-    np.fill_diagonal(C, 1.0)
-    return C
+    return CoMoments.of(np.column_stack([X, y])).corr()
 
 
 def r2_from_corr(C: np.ndarray, subset: Sequence[int]) -> float:
@@ -222,8 +314,15 @@ def derived_importance(X: np.ndarray, y: np.ndarray, *, method: str = "shapley")
     X = np.asarray(X, float)
     if X.ndim != 2 or X.shape[1] == 0:
         return np.zeros(0), 0.0, method
-    C = _corr_matrix(X, np.asarray(y, float))
-    p = X.shape[1]
+    return derived_importance_from_corr(_corr_matrix(X, np.asarray(y, float)), method=method)
+
+
+def derived_importance_from_corr(C: np.ndarray, *, method: str = "shapley") -> tuple[np.ndarray, float, str]:
+    """:func:`derived_importance` from the correlation matrix of [X | y] (e.g. :meth:`CoMoments.corr` of
+    partitions merged)."""
+    p = C.shape[0] - 1
+    if p <= 0:
+        return np.zeros(0), 0.0, method
     r2 = r2_from_corr(C, range(p))
     if method == "correlation":
         return np.clip(C[:-1, -1], 0.0, None), r2, method
@@ -294,9 +393,21 @@ def theme_impact(scores: Sequence[float], with_theme: Sequence[bool]) -> float |
     m = np.asarray(with_theme, bool)
     ok = ~np.isnan(s)
     s, m = s[ok], m[ok]
-    if len(s) == 0 or (~m).sum() == 0:
+    return theme_impact_from_counts(nps_counts(s), nps_counts(s[m]))
+
+
+def nps_counts(scores: Iterable[float]) -> tuple[int, int, int]:
+    """(promoters, passives, detractors) of 0-10 scores (missing ignored)."""
+    v = _values(scores)
+    return int((v >= 9).sum()), int(((v >= 7) & (v < 9)).sum()), int((v < 7).sum())
+
+
+def theme_impact_from_counts(all_counts: Sequence[int], with_counts: Sequence[int]) -> float | None:
+    """:func:`theme_impact` from (promoters, passives, detractors) of all answers and of those with the theme."""
+    without = [a - w for a, w in zip(all_counts, with_counts)]
+    if sum(all_counts) == 0 or sum(without) == 0:
         return None
-    return round(nps(s)["value"] - nps(s[~m])["value"], 2)
+    return round(nps_from_counts(*all_counts)["value"] - nps_from_counts(*without)["value"], 2)
 
 
 def trim_quote(text: str, start: int | None = None, end: int | None = None, *, window: int = 160) -> str:

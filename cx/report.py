@@ -307,8 +307,23 @@ def _importance(X: np.ndarray, y: np.ndarray, ids: list[str], ctx: _Ctx, *, fall
             ctx.warnings.append(f"no stated weight for {', '.join(missing)}; weight 0 used")
         return np.array([cfg.weights.get(i, 0.0) for i in ids], float), "stated", None
     ok = ~np.isnan(y)
-    if len(ids) and ok.sum() >= max(cfg.min_n, len(ids) + 2) and np.nanstd(y[ok]) > 0:
-        imp, r2, method = M.derived_importance(X[ok], y[ok], method=cfg.importance)
+    return _importance_from(lambda: M.CoMoments.of(np.column_stack([X[ok], y[ok]])), int(ok.sum()),
+                            bool(ok.any() and np.nanstd(y[ok]) > 0), ids, ctx, fallback=fallback,
+                            fallback_name=fallback_name)
+
+
+def _importance_from(comoments, n_ok: int, y_varies: bool, ids: list[str], ctx: _Ctx, *,
+                     fallback: np.ndarray | None, fallback_name: str) -> tuple[np.ndarray, str, float | None]:
+    """:func:`_importance` from aggregates: ``comoments()`` gives the :class:`cx.metrics.CoMoments` of
+    [X | y] over the ``n_ok`` answers with an overall score; ``y_varies``: that score is not constant."""
+    cfg = ctx.cfg
+    if cfg.importance == "stated":
+        missing = [i for i in ids if i not in cfg.weights]
+        if missing:
+            ctx.warnings.append(f"no stated weight for {', '.join(missing)}; weight 0 used")
+        return np.array([cfg.weights.get(i, 0.0) for i in ids], float), "stated", None
+    if len(ids) and n_ok >= max(cfg.min_n, len(ids) + 2) and y_varies:
+        imp, r2, method = M.derived_importance_from_corr(comoments().corr(), method=cfg.importance)
         return imp, method, r2
     ctx.warnings.append(f"too few answers with an overall score for derived importance; using {fallback_name}")
     return (fallback if fallback is not None else np.ones(len(ids))), fallback_name, None
@@ -317,8 +332,25 @@ def _importance(X: np.ndarray, y: np.ndarray, ids: list[str], ctx: _Ctx, *, fall
 def _matrix(cur: pd.DataFrame, tp_stats: pd.DataFrame, ctx: _Ctx, mention_importance: dict[str, Any]
             ) -> dict[str, Any]:
     """Importance x performance: component ratings (basis ``ratings``) or mentioned touchpoints (``mentions``)."""
-    cfg = ctx.cfg
     rcols = [c for c in ctx.ratings if cur[f"rating:{c}"].notna().any()]
+
+    def ratings(rcols: list[str]) -> tuple[np.ndarray, np.ndarray, tuple]:
+        perf_vals = [M.to_ten(cur[f"rating:{c}"], ctx.ratings[c].scale) for c in rcols]
+        perf = np.array([np.nanmean(v) if np.isfinite(v).any() else np.nan for v in perf_vals])
+        n = np.array([int(np.isfinite(v).sum()) for v in perf_vals])
+        X = np.column_stack(perf_vals) if perf_vals else np.zeros((len(cur), 0))
+        overall = ctx.cfg.overall_score
+        y = cur[overall].to_numpy(float) if overall else np.full(len(cur), np.nan)
+        return perf, n, _importance(X, y, rcols, ctx, fallback=None, fallback_name="equal")
+
+    return _matrix_from(rcols, ratings, tp_stats, ctx, mention_importance)
+
+
+def _matrix_from(rcols: list[str], ratings, tp_stats: pd.DataFrame, ctx: _Ctx, mention_importance: dict[str, Any]
+                 ) -> dict[str, Any]:
+    """The matrix from aggregates: ``rcols`` = rating components answered in scope; ``ratings(rcols)`` ->
+    (mean rating on the 10-point scale, n, importance result) when the basis is ratings."""
+    cfg = ctx.cfg
     basis = cfg.matrix_basis
     if basis == "auto":
         basis = "ratings" if len(rcols) >= 2 else "mentions"
@@ -328,12 +360,7 @@ def _matrix(cur: pd.DataFrame, tp_stats: pd.DataFrame, ctx: _Ctx, mention_import
     overall = cfg.overall_score
     if basis == "ratings":
         ids = rcols
-        perf_vals = [M.to_ten(cur[f"rating:{c}"], ctx.ratings[c].scale) for c in rcols]
-        perf = np.array([np.nanmean(v) if np.isfinite(v).any() else np.nan for v in perf_vals])
-        n = np.array([int(np.isfinite(v).sum()) for v in perf_vals])
-        X = np.column_stack(perf_vals) if perf_vals else np.zeros((len(cur), 0))
-        y = cur[overall].to_numpy(float) if overall else np.full(len(cur), np.nan)
-        imp, method, r2 = _importance(X, y, ids, ctx, fallback=None, fallback_name="equal")
+        perf, n, (imp, method, r2) = ratings(rcols)
         perf_label = "mean_rating_10"
     else:
         ids = mention_importance["ids"]
@@ -373,6 +400,11 @@ def _touchpoint_stats(cur: pd.DataFrame, ment: pd.DataFrame) -> pd.DataFrame:
         if p not in counts:
             counts[p] = 0
     counts["mentions"] = ment.drop_duplicates(["ai", "tp"]).groupby("tp").size()
+    return _tp_stats_from_counts(counts)
+
+
+def _tp_stats_from_counts(counts: pd.DataFrame) -> pd.DataFrame:
+    """Touchpoint stats in report order from answer counts per touchpoint (index sorted by touchpoint)."""
     return counts[["mentions", "positive", "negative", "neutral"]].astype(int).sort_values("mentions", ascending=False)
 
 
@@ -387,8 +419,17 @@ def _mention_importance(cur: pd.DataFrame, ment: pd.DataFrame, tp_stats: pd.Data
         y = cur.loc[rows, overall].to_numpy(float)
     else:
         X, y = np.zeros((0, len(ids))), np.zeros(0)
-    freq = (tp_stats["mentions"] / max(len(commented), 1)).to_numpy(float) if ids else np.zeros(0)
-    imp, method, r2 = _importance(X, y, ids, ctx, fallback=freq, fallback_name="frequency")
+    return _mention_importance_from(lambda: M.CoMoments.of(np.column_stack([X, y])), len(y),
+                                    bool(len(y) and np.nanstd(y) > 0), len(commented), tp_stats, ctx)
+
+
+def _mention_importance_from(comoments, n_ok: int, y_varies: bool, n_commented: int, tp_stats: pd.DataFrame,
+                             ctx: _Ctx) -> dict[str, Any]:
+    """:func:`_mention_importance` from aggregates: the co-moments of [mention indicators in ``tp_stats``
+    order | overall score] over the ``n_ok`` commented answers with an overall score."""
+    ids = tp_stats.index.tolist()
+    freq = (tp_stats["mentions"] / max(n_commented, 1)).to_numpy(float) if ids else np.zeros(0)
+    imp, method, r2 = _importance_from(comoments, n_ok, y_varies, ids, ctx, fallback=freq, fallback_name="frequency")
     return {"ids": ids, "importance": np.asarray(imp, float), "method": method, "r2": r2}
 
 
@@ -399,14 +440,30 @@ def _theme_impact(cur: pd.DataFrame, ment: pd.DataFrame, tp_stats: pd.DataFrame,
     ok = scores.notna().to_numpy()
     s = scores.to_numpy(float)[ok]
     idx = cur.index.to_numpy()[ok]
-    out = []
+    with_counts = {}
     for tp in tp_stats.index:
         m = ment[ment["tp"] == tp]
-        row = {"touchpoint": tp, "name": ctx.name(tp)}
         for key, sub in (("all", m), ("positive", m[m["pol"] == "positive"]), ("negative", m[m["pol"] == "negative"])):
-            mask = np.isin(idx, sub["ai"].unique())
-            row[f"n_{key}"] = int(mask.sum())
-            row[f"impact_{key}"] = M.theme_impact(s, mask) if mask.any() else None
+            with_counts[(tp, key)] = M.nps_counts(s[np.isin(idx, sub["ai"].unique())])
+    return _theme_impact_from(tp_stats, M.nps_counts(s), with_counts, ctx)
+
+
+THEME_KINDS = ("all", "positive", "negative")
+
+
+def _theme_impact_from(tp_stats: pd.DataFrame, all_counts: tuple[int, int, int],
+                       with_counts: Mapping[tuple[str, str], tuple[int, int, int]], ctx: _Ctx) -> list[dict[str, Any]]:
+    """Theme impact from NPS counts (promoters, passives, detractors) of the answers in scope and of those
+    mentioning each touchpoint (any / positive / negative)."""
+    if "nps" not in ctx.scores or not len(tp_stats):
+        return []
+    out = []
+    for tp in tp_stats.index:
+        row = {"touchpoint": tp, "name": ctx.name(tp)}
+        for key in THEME_KINDS:
+            w = with_counts.get((tp, key), (0, 0, 0))
+            row[f"n_{key}"] = int(sum(w))
+            row[f"impact_{key}"] = M.theme_impact_from_counts(all_counts, w) if sum(w) else None
         out.append(row)
     out.sort(key=lambda r: (r["impact_all"] if r["impact_all"] is not None else 0))
     return out
@@ -416,6 +473,24 @@ def _strengths_weaknesses(cur: pd.DataFrame, ment: pd.DataFrame, tp_stats: pd.Da
                           ctx: _Ctx) -> tuple[list, list, list, list]:
     """(touchpoint table, strengths, weaknesses, suggestions). Ranked by count x relative importance."""
     n_comments = int(cur["comment"].str.strip().ne("").sum())
+    per_tp: dict[str, dict[str, Any]] = {}
+    quotes: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for tp in tp_stats.index:
+        m = ment[ment["tp"] == tp]
+        answers = cur.loc[m["ai"].unique()]
+        per_tp[tp] = {"nps": M.nps_counts(answers["nps"]) if "nps" in ctx.scores else None,
+                      "sat": (float(answers["_sat"].sum()), int(answers["_sat"].count()))}
+        for pol in POLARITIES:
+            quotes[(tp, pol)] = _quote_candidates(m[m["pol"] == pol], cur, ctx)
+    return _strengths_weaknesses_from(n_comments, tp_stats, mi, per_tp, quotes, ctx)
+
+
+def _strengths_weaknesses_from(n_comments: int, tp_stats: pd.DataFrame, mi: dict[str, Any],
+                               per_tp: Mapping[str, Mapping[str, Any]],
+                               quotes: Mapping[tuple[str, str], list[dict[str, Any]]], ctx: _Ctx
+                               ) -> tuple[list, list, list, list]:
+    """:func:`_strengths_weaknesses` from aggregates: per touchpoint the NPS counts and the satisfaction
+    (sum, n) of the answers mentioning it, and the quote candidates (:func:`_quote_candidates`) per polarity."""
     imp = dict(zip(mi["ids"], mi["importance"].tolist()))
     pos_imp = [v for v in imp.values() if np.isfinite(v) and v > 0]
     mean_imp = float(np.mean(pos_imp)) if pos_imp else 0.0
@@ -427,12 +502,11 @@ def _strengths_weaknesses(cur: pd.DataFrame, ment: pd.DataFrame, tp_stats: pd.Da
                 "share": _f(100 * r["mentions"] / n_comments if n_comments else None, 1),
                 "positive": int(r["positive"]), "negative": int(r["negative"]), "neutral": int(r["neutral"]),
                 "importance": _f(imp.get(tp), 4), "weight": _f(weight, 3), "low_n": int(r["mentions"]) < ctx.cfg.min_n}
-        m = ment[ment["tp"] == tp]
-        answers = cur.loc[m["ai"].unique()]
         if "nps" in ctx.scores:  # NPS of the answers that mention the touchpoint
-            v = M.nps(answers["nps"])
+            v = M.nps_from_counts(*per_tp[tp]["nps"])
             base["nps"] = {k: v[k] for k in ("value", "ci_low", "ci_high", "n")} | {"low_n": v["n"] < ctx.cfg.min_n}
-        base["satisfaction"] = _f(answers["_sat"].mean())
+        sat_sum, sat_n = per_tp[tp]["sat"]
+        base["satisfaction"] = _f(sat_sum / sat_n) if sat_n else None
         table.append(base)
         for pol, bucket in (("positive", strengths), ("negative", weaknesses), ("neutral", suggestions)):
             k = int(r[pol])
@@ -440,7 +514,7 @@ def _strengths_weaknesses(cur: pd.DataFrame, ment: pd.DataFrame, tp_stats: pd.Da
                 continue
             bucket.append({**base, "count": k, "count_share": _f(100 * k / n_comments if n_comments else None, 1),
                            "score": _f(k * weight, 3),
-                           "quotes": _quotes(m[m["pol"] == pol], cur, ctx)})
+                           "quotes": M.pick_quotes(quotes.get((tp, pol), []), k=ctx.cfg.quotes_per_item)})
     for bucket in (strengths, weaknesses, suggestions):
         bucket.sort(key=lambda it: (-(it["score"] or 0), -it["count"]))
     return table, strengths, weaknesses, suggestions
@@ -457,23 +531,35 @@ def _traffic_lights(cur: pd.DataFrame, prev: pd.DataFrame | None, ctx: _Ctx) -> 
             psub = prev.dropna(subset=keys)
             if len(psub):
                 prev_mean = _stats_frame(psub, keys, ctx)["sat_mean"].reindex(st.index)
-        key_acc = sub.groupby(keys, sort=False)["key_account"].any().reindex(st.index, fill_value=False).tolist()
-        previous = _rounded(prev_mean)
-        change = _rounded(st["sat_mean"].to_numpy(float) - prev_mean.to_numpy(float))
-        rows = []
-        for i, (k, stats) in enumerate(zip(st.index.tolist(), _stats_rows(st, ctx))):
-            row = dict(zip(keys, k if isinstance(k, tuple) else (k,)))
-            row.update(stats)
-            row["key_account"] = bool(key_acc[i])
-            row["previous"] = previous[i]
-            row["change"] = change[i]
-            rows.append(row)
-        rows.sort(key=lambda r: (ZONE_ORDER.get(r["zone"], 3), r["satisfaction"]["mean"] if r["satisfaction"]["mean"]
-                                 is not None else 99, -r["n"]))
-        return rows
+        key_acc = sub.groupby(keys, sort=False)["key_account"].any().reindex(st.index, fill_value=False)
+        return _traffic_table(keys, st, prev_mean, key_acc, ctx)
 
-    companies = table(["company"])
-    contacts = table(["company", "contact"])
+    return _traffic_lights_from(table(["company"]), table(["company", "contact"]), ctx)
+
+
+def _traffic_table(keys: list[str], st: pd.DataFrame, prev_mean: pd.Series, key_acc: pd.Series, ctx: _Ctx
+                   ) -> list[dict[str, Any]]:
+    """Traffic-light rows from group stats (:func:`_stats_frame`, groups in order of first appearance), the
+    groups' averages in the previous wave and their key-account flags (both aligned with ``st``)."""
+    if not len(st):
+        return []
+    key_acc = key_acc.tolist()
+    previous = _rounded(prev_mean)
+    change = _rounded(st["sat_mean"].to_numpy(float) - prev_mean.to_numpy(float))
+    rows = []
+    for i, (k, stats) in enumerate(zip(st.index.tolist(), _stats_rows(st, ctx))):
+        row = dict(zip(keys, k if isinstance(k, tuple) else (k,)))
+        row.update(stats)
+        row["key_account"] = bool(key_acc[i])
+        row["previous"] = previous[i]
+        row["change"] = change[i]
+        rows.append(row)
+    rows.sort(key=lambda r: (ZONE_ORDER.get(r["zone"], 3), r["satisfaction"]["mean"] if r["satisfaction"]["mean"]
+                             is not None else 99, -r["n"]))
+    return rows
+
+
+def _traffic_lights_from(companies: list[dict[str, Any]], contacts: list[dict[str, Any]], ctx: _Ctx) -> dict[str, Any]:
     counts = {z: sum(1 for r in companies if r["zone"] == z) for z in ZONE_ORDER}
     return {"thresholds": {"red_below": ctx.cfg.yellow_from, "yellow_from": ctx.cfg.yellow_from,
                            "green_from": ctx.cfg.green_from, "scale": "satisfaction, 10-point"},
@@ -484,8 +570,7 @@ def _traffic_lights(cur: pd.DataFrame, prev: pd.DataFrame | None, ctx: _Ctx) -> 
 
 def _risks(cur: pd.DataFrame, cur_pos: np.ndarray, masks: dict[str, np.ndarray], patterns: list[dict[str, Any]],
            ment: pd.DataFrame, companies: list[dict[str, Any]], ctx: _Ctx) -> dict[str, Any]:
-    zone_of = {r["company"]: r["zone"] for r in companies}
-    cats, per_company = [], {}
+    per_cat, per_company = [], {}
     any_mask = np.zeros(len(cur), bool)
     neg = ment[ment["pol"] == "negative"]
     for c in patterns:
@@ -502,14 +587,28 @@ def _risks(cur: pd.DataFrame, cur_pos: np.ndarray, masks: dict[str, np.ndarray],
             per_company.setdefault(comp, {}).setdefault(c["id"], 0)
             per_company[comp][c["id"]] += 1
         tps = neg[neg["ai"].isin(sub.index)].drop_duplicates(["ai", "tp"])["tp"].value_counts()
+        per_cat.append({"n": int(m.sum()), "companies": set(sub["company"].tolist()), "negative_touchpoints": tps,
+                        "quotes": cands})
+    return _risks_from(patterns, per_cat, per_company, int(any_mask.sum()), companies, ctx)
+
+
+def _risks_from(patterns: list[dict[str, Any]], per_cat: list[dict[str, Any]], per_company: dict[str, dict[str, int]],
+                n_any: int, companies: list[dict[str, Any]], ctx: _Ctx) -> dict[str, Any]:
+    """Risks from aggregates, per category (pattern order): answers ``n``, ``companies`` (a set), the
+    negative touchpoints of its answers (counts in ``value_counts`` order), quote candidates in answer order;
+    ``per_company``: company -> {category: answers}, in order of first appearance; ``n_any``: answers with any."""
+    zone_of = {r["company"]: r["zone"] for r in companies}
+    cats = []
+    for c, a in zip(patterns, per_cat):
         cats.append({"id": c["id"], "name": c["name"].get(ctx.lang) or c["name"].get("en") or c["id"],
-                     "n": int(m.sum()), "companies": sorted(set(sub["company"].tolist())),
-                     "negative_touchpoints": [{"touchpoint": k, "name": ctx.name(k), "n": int(v)} for k, v in tps.items()],
-                     "quotes": M.pick_quotes(cands, k=ctx.cfg.quotes_per_item)})
+                     "n": a["n"], "companies": sorted(a["companies"]),
+                     "negative_touchpoints": [{"touchpoint": k, "name": ctx.name(k), "n": int(v)}
+                                              for k, v in a["negative_touchpoints"].items()],
+                     "quotes": M.pick_quotes(a["quotes"], k=ctx.cfg.quotes_per_item)})
     at_risk = [{"company": comp, "zone": zone_of.get(comp), "mentions": sum(v.values()), "categories": v}
                for comp, v in per_company.items()]
     at_risk.sort(key=lambda r: (ZONE_ORDER.get(r["zone"], 3), -r["mentions"]))
-    return {"n_answers": int(any_mask.sum()), "categories": cats, "at_risk_companies": at_risk}
+    return {"n_answers": n_any, "categories": cats, "at_risk_companies": at_risk}
 
 
 def _trends(df: pd.DataFrame, ment: pd.DataFrame, waves: list[str], ctx: _Ctx) -> dict[str, Any]:
@@ -519,17 +618,31 @@ def _trends(df: pd.DataFrame, ment: pd.DataFrame, waves: list[str], ctx: _Ctx) -
         return out
     sub = df[df["wave"].notna()]
     st = _stats_frame(sub, ["wave"], ctx)
-    by_wave = dict(zip(st.index.tolist(), _stats_rows(st, ctx)))
-    out["by_wave"] = [{"wave": w, **by_wave[w]} for w in waves if w in by_wave]
     if len(waves) < 2:
-        return out
-    cur_w, prev_w = waves[-1], waves[-2]
+        return _trends_from(waves, st, None, None, None, None, ctx)
     comm = sub[sub["comment"].str.strip().ne("")].groupby("wave").size()
     m = ment.assign(wave=df["wave"].to_numpy()[ment["ai"].to_numpy()]) if len(ment) else ment.assign(wave=[])
     m = m[m["wave"].notna()]
     any_ = m.drop_duplicates(["ai", "tp"]).groupby(["tp", "wave"]).size()
     negs = m[m["pol"] == "negative"].drop_duplicates(["ai", "tp"]).groupby(["tp", "wave"]).size()
-    for tp in sorted(set(m["tp"].tolist())):
+    cst = _stats_frame(sub, ["company", "wave"], ctx)
+    return _trends_from(waves, st, comm, any_, negs, cst, ctx)
+
+
+def _trends_from(waves: list[str], st: pd.DataFrame, comm: pd.Series | None, any_: pd.Series | None,
+                 negs: pd.Series | None, cst: pd.DataFrame | None, ctx: _Ctx) -> dict[str, Any]:
+    """Trends from aggregates: group stats per wave and per (company, wave) (:func:`_stats_frame`), comments
+    per wave, answers mentioning each touchpoint (any, negative) per (touchpoint, wave)."""
+    out: dict[str, Any] = {"available": len(waves) >= 2, "waves": waves, "by_wave": [], "touchpoints": [],
+                           "companies": []}
+    if not waves:
+        return out
+    by_wave = dict(zip(st.index.tolist(), _stats_rows(st, ctx)))
+    out["by_wave"] = [{"wave": w, **by_wave[w]} for w in waves if w in by_wave]
+    if len(waves) < 2:
+        return out
+    cur_w, prev_w = waves[-1], waves[-2]
+    for tp in sorted(set(any_.index.get_level_values(0).tolist())):
         row: dict[str, Any] = {"touchpoint": tp, "name": ctx.name(tp), "share": {}, "negative_share": {}}
         for w in waves:
             base = comm.get(w, 0)
@@ -541,7 +654,7 @@ def _trends(df: pd.DataFrame, ment: pd.DataFrame, waves: list[str], ctx: _Ctx) -
         row["negative_change_pp"] = _f(a - b, 1) if a is not None and b is not None else None
         out["touchpoints"].append(row)
     out["touchpoints"].sort(key=lambda r: -(r["negative_change_pp"] or 0))
-    cst = _stats_frame(sub, ["company", "wave"], ctx)["sat_mean"].unstack("wave")
+    cst = cst["sat_mean"].unstack("wave")
     for comp, r in cst.iterrows():
         a, b = r.get(cur_w), r.get(prev_w)
         change = _f(a - b) if a is not None and b is not None and np.isfinite(a) and np.isfinite(b) else None
@@ -652,20 +765,36 @@ def _comments(df: pd.DataFrame, ment: pd.DataFrame, sentiment: np.ndarray, masks
 
 
 def _summary(cur: pd.DataFrame, ctx: _Ctx) -> dict[str, Any]:
-    out: dict[str, Any] = {"n_answers": int(len(cur)), "n_companies": int(cur["company"].nunique()),
+    agg: dict[str, Any] = {"n_answers": int(len(cur)), "n_companies": int(cur["company"].nunique()),
                            "n_contacts": int(cur.dropna(subset=["contact"]).groupby(["company", "contact"]).ngroups)
                            if cur["contact"].notna().any() else 0,
-                           "n_comments": int(cur["comment"].str.strip().ne("").sum())}
+                           "n_comments": int(cur["comment"].str.strip().ne("").sum()),
+                           "sat": M.moments(cur["_sat"])}
     if "nps" in ctx.scores:
-        out["nps"] = {**M.nps(cur["nps"]), "low_n": int(cur["nps"].notna().sum()) < ctx.cfg.min_n}
+        agg["nps"] = M.nps_counts(cur["nps"])
     if "csat" in ctx.scores:
         sp = ctx.scores["csat"]
-        out["csat"] = M.csat_top_box(cur["csat"], scale=sp.scale, top_box_from=sp.top_box_from)
+        v = cur["csat"].dropna().to_numpy(float)
+        agg["csat"] = (int((v >= M.csat_threshold(sp.scale, sp.top_box_from)).sum()), len(v))
+    if "ces" in ctx.scores:
+        agg["ces"] = M.moments(cur["ces"])
+    return _summary_from(agg, ctx)
+
+
+def _summary_from(agg: Mapping[str, Any], ctx: _Ctx) -> dict[str, Any]:
+    """The summary from aggregates: counts (answers, companies, contacts, comments), NPS counts, CSAT
+    (top box, n), CES and satisfaction :func:`cx.metrics.moments`."""
+    out: dict[str, Any] = {k: agg[k] for k in ("n_answers", "n_companies", "n_contacts", "n_comments")}
+    if "nps" in ctx.scores:
+        out["nps"] = {**M.nps_from_counts(*agg["nps"]), "low_n": sum(agg["nps"]) < ctx.cfg.min_n}
+    if "csat" in ctx.scores:
+        sp = ctx.scores["csat"]
+        out["csat"] = M.csat_from_counts(*agg["csat"], threshold=M.csat_threshold(sp.scale, sp.top_box_from))
         out["csat"]["scale"] = list(sp.scale)
     if "ces" in ctx.scores:
         sp = ctx.scores["ces"]
-        out["ces"] = M.ces(cur["ces"], scale=sp.scale, good_end=sp.good_end)
-    sat = M.mean_ci(cur["_sat"])
+        out["ces"] = M.ces_from_moments(agg["ces"], scale=sp.scale, good_end=sp.good_end)
+    sat = M.mean_ci_from_moments(*agg["sat"])
     code = M.interpret_average(sat["mean"], systemic_max=ctx.cfg.systemic_max, individual_min=ctx.cfg.individual_min)
     out["satisfaction"] = {**sat, "interpretation": code, "interpretation_text": both(f"interp.{code}") if code else None,
                            "zone": M.zone(sat["mean"], yellow_from=ctx.cfg.yellow_from, green_from=ctx.cfg.green_from)}
@@ -703,6 +832,21 @@ def _headline(rep: dict[str, Any], ctx: _Ctx) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------- entry point
+def _normalized(answers: pd.DataFrame, cfg: ReportConfig) -> pd.DataFrame:
+    """A copy of a canonical answers frame with every optional column present (0-based index)."""
+    df = answers.reset_index(drop=True).copy()
+    for col in ("contact", "segment", "region", "question", "wave"):
+        if col not in df:
+            df[col] = None
+    if "key_account" not in df:
+        df["key_account"] = False
+    if cfg.key_accounts:
+        df["key_account"] = df["key_account"].astype(bool) | df["company"].isin(set(cfg.key_accounts))
+    df["comment"] = df["comment"].fillna("").astype(str) if "comment" in df else ""
+    df["id"] = df["id"].astype(str)
+    return df
+
+
 def build_report(answers: pd.DataFrame, predictions: Iterable[Mapping[str, Any]] | None, config: ReportConfig | None = None,
                  *, taxonomy: Taxonomy | None = None, data_errors: list[DataError] | None = None,
                  source: str | None = None, model: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -717,16 +861,7 @@ def build_report(answers: pd.DataFrame, predictions: Iterable[Mapping[str, Any]]
         raw.insert(0, "_row", np.arange(1, len(raw) + 1))
         answers, errs = canonicalize(raw, cfg, source=source or "answers")
         errors.extend(errs)
-    df = answers.reset_index(drop=True).copy()
-    for col in ("contact", "segment", "region", "question", "wave"):
-        if col not in df:
-            df[col] = None
-    if "key_account" not in df:
-        df["key_account"] = False
-    if cfg.key_accounts:
-        df["key_account"] = df["key_account"].astype(bool) | df["company"].isin(set(cfg.key_accounts))
-    df["comment"] = df["comment"].fillna("").astype(str) if "comment" in df else ""
-    df["id"] = df["id"].astype(str)
+    df = _normalized(answers, cfg)
     taxonomy = taxonomy or load_taxonomy(cfg.taxonomy)
     ctx = _Ctx(cfg=cfg, taxonomy=taxonomy, lang=cfg.lang)
     ctx.scores = {r: _spec(cfg, r) for r in SCORE_ROLES if r in df and df[r].notna().any()}
@@ -762,22 +897,42 @@ def build_report(answers: pd.DataFrame, predictions: Iterable[Mapping[str, Any]]
     shortlist = _shortlist(cur, ment_cur, tl, trends, templates, ctx)
 
     n_labeled = int(pd.Series(sentiment).notna().sum())
+    return _assemble(
+        ctx, taxonomy=taxonomy, source=source, model=dict(model) if model else join["model"], join=join,
+        waves=waves, current=current, previous=previous, n_total=int(len(df)), n_scope=int(len(cur)),
+        n_labeled=n_labeled, summary=_summary(cur, ctx),
+        breakdowns={k: _group_table(cur, k, ctx) for k in ("segment", "region", "question")},
+        tp_table=tp_table, matrix=matrix, impact=impact, tl=tl, strengths=strengths, weaknesses=weaknesses,
+        suggestions=suggestions, shortlist=shortlist, risks=risks, trends=trends, errors=errors,
+        any_comment=bool(df["comment"].str.strip().ne("").any()),
+        comments=lambda: _comments(df, ment, sentiment, masks))
+
+
+def _assemble(ctx: _Ctx, *, taxonomy: Taxonomy, source: str | None, model: Mapping[str, Any] | None,
+              join: Mapping[str, Any], waves: list[str], current: str | None, previous: str | None, n_total: int,
+              n_scope: int, n_labeled: int, summary: dict[str, Any], breakdowns: dict[str, Any], tp_table: list,
+              matrix: dict[str, Any], impact: dict[str, Any], tl: dict[str, Any], strengths: list, weaknesses: list,
+              suggestions: list, shortlist: list, risks: dict[str, Any], trends: dict[str, Any],
+              errors: list[DataError], any_comment: bool, comments) -> dict[str, Any]:
+    """The report dict from its computed sections (in memory: :func:`build_report`; from partition
+    aggregates: :func:`cx.aggregate.build_report_partitioned`). ``comments()`` gives the labels section."""
+    cfg = ctx.cfg
     rep: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "meta": {
             "generated_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "source": source, "lang": ctx.lang, "scope": cfg.scope if current is not None else "all",
             "waves": waves, "current_wave": current, "previous_wave": previous,
-            "n_answers_total": int(len(df)), "n_answers_in_scope": int(len(cur)),
+            "n_answers_total": n_total, "n_answers_in_scope": n_scope,
             "n_labeled": n_labeled, "predictions": {k: v for k, v in join.items() if k != "model"},
-            "model": dict(model) if model else join["model"],
+            "model": model,
             "taxonomy_version": taxonomy.version,
             "scores": {k: v.to_dict() for k, v in ctx.scores.items()},
             "ratings": {k: v.to_dict() for k, v in ctx.ratings.items()},
         },
         "config": cfg.to_dict(),
-        "summary": _summary(cur, ctx),
-        "breakdowns": {k: _group_table(cur, k, ctx) for k in ("segment", "region", "question")},
+        "summary": summary,
+        "breakdowns": breakdowns,
         "touchpoints": tp_table,
         "matrix": matrix,
         "theme_impact": list(impact.values()),
@@ -795,8 +950,8 @@ def build_report(answers: pd.DataFrame, predictions: Iterable[Mapping[str, Any]]
         by_field[e.field or "-"] = by_field.get(e.field or "-", 0) + 1
     rep["data_errors"] = {"count": len(errors), "by_field": by_field,
                           "first": [e.to_dict() for e in errors[:MAX_LISTED_ERRORS]]}
-    if n_labeled == 0 and df["comment"].str.strip().ne("").any():
+    if n_labeled == 0 and any_comment:
         ctx.warnings.append("no predictions matched the answers: touchpoint sections are empty")
     rep["warnings"] = ctx.warnings
-    rep["comments"] = _comments(df, ment, sentiment, masks) if cfg.include_comments else []
+    rep["comments"] = comments() if cfg.include_comments else []
     return rep

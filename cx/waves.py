@@ -16,8 +16,9 @@ import numpy as np
 import pandas as pd
 
 from nlp.errors import DataError
-from nlp.encoding import log_decision
-from nlp.io import decode_bytes, decode_bytes_info, detect_format, iter_records, read_xlsx, sniff_delimiter
+from nlp.labeled.encoding import log_decision
+from nlp.labeled.formats import (decode_bytes, decode_bytes_info, detect_format, is_parquet, iter_predictions_parquet,
+                                 iter_records, read_table, read_xlsx, sniff_delimiter)
 
 from .config import ReportConfig, ScoreSpec
 
@@ -50,9 +51,9 @@ def load_records(source: str | Path | IO) -> tuple[str, list[str], list[tuple[in
 
 
 def _read_csv_fast(path: Path) -> pd.DataFrame | None:
-    """A well-formed CSV through pandas' C parser (same decoding and delimiter sniffing as :mod:`nlp.io`);
+    """A well-formed CSV through pandas' C parser (same decoding and delimiter sniffing as :mod:`nlp.labeled.formats`);
     None when the file is not CSV or has malformed rows (the row-by-row reader then reports them)."""
-    text, decision = decode_bytes_info(path.read_bytes())  # the one decoding rule (nlp.encoding)
+    text, decision = decode_bytes_info(path.read_bytes())  # the one decoding rule (nlp.labeled.encoding)
     if detect_format(str(path), text) != "csv":
         return None
     log_decision(str(path), decision)
@@ -70,7 +71,10 @@ def read_wave(source: str | Path | IO, config: ReportConfig | None = None) -> tu
     config = config or ReportConfig()
     name = str(source) if isinstance(source, (str, Path)) else getattr(source, "name", "<stream>")
     fast = None
-    if isinstance(source, (str, Path)) and str(source) != "-" and Path(source).is_file() \
+    if is_parquet(source):  # columnar: typed cells (numbers stay numbers), no decoding step
+        fast = read_table(source)
+        fast.columns = [str(c).strip() for c in fast.columns]
+    elif isinstance(source, (str, Path)) and str(source) != "-" and Path(source).is_file() \
             and Path(source).suffix.lower() not in XLSX_SUFFIXES:
         fast = _read_csv_fast(Path(source))
     if fast is not None:
@@ -228,10 +232,17 @@ def answers_to_documents(answers: pd.DataFrame) -> list[dict[str, Any]]:
 
 
 def read_predictions(source: str | Path | IO) -> tuple[list[dict], list[DataError]]:
-    """Prediction rows (JSONL, the nlp.schema contract). Rows without an id or touchpoints list are errors."""
+    """Prediction rows (JSONL or Parquet, the nlp.schema contract; a directory of partitions written by
+    ``cxlens predict --cluster``). Rows without an id or touchpoints list are errors."""
     name = str(source) if isinstance(source, (str, Path)) else getattr(source, "name", "<stream>")
     records: list[tuple[int, dict | DataError]] | None = None
-    if isinstance(source, (str, Path)) and str(source) != "-" and Path(source).is_file():
+    if isinstance(source, (str, Path)) and Path(source).is_dir():
+        from nlp.batch.manifest import read_partitioned_predictions
+
+        records = list(enumerate(read_partitioned_predictions(source), 1))
+    elif is_parquet(source):
+        records = list(enumerate(iter_predictions_parquet(source), 1))
+    elif isinstance(source, (str, Path)) and str(source) != "-" and Path(source).is_file():
         lines = decode_bytes(Path(source).read_bytes()).splitlines()
         numbered = [(i, ln) for i, ln in enumerate(lines, 1) if ln.strip()]
         try:  # one parser call for the whole file; any bad line: the row-by-row reader names it

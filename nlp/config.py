@@ -14,7 +14,6 @@ import os
 from pathlib import Path
 
 DEFAULT_MODEL_NAME = "cx-touchpoints"
-MODEL_TYPES = ("fast", "encoder", "ensemble")
 #: the family that measured best on the seed dev split at >= 150 comments/s (docs/quality.md)
 SHIPPED_MODEL_TYPE = "ensemble"
 
@@ -41,8 +40,10 @@ def data_dir() -> Path:
 def default_model_type() -> str:
     """Family of the default model: ``$CXLENS_DEFAULT_MODEL_TYPE`` or :data:`SHIPPED_MODEL_TYPE`."""
     value = os.environ.get("CXLENS_DEFAULT_MODEL_TYPE", "").strip() or SHIPPED_MODEL_TYPE
-    if value not in MODEL_TYPES:
+    from .families.registry import family_names
+
+    if value not in family_names():
         from .errors import DataError
 
-        raise DataError(field="CXLENS_DEFAULT_MODEL_TYPE", expected=f"one of {list(MODEL_TYPES)}", found=value)
+        raise DataError(field="CXLENS_DEFAULT_MODEL_TYPE", expected=f"one of {list(family_names())}", found=value)
     return value

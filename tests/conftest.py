@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 # The shipped default model is the fast + encoder ensemble; tests that only need *a* default model use the
-# fast family (seconds to train). tests/nlp/test_default_model.py covers the shipped default itself.
+# fast family (seconds to train). tests/nlp/families/test_default_model.py covers the shipped default itself.
 os.environ["CXLENS_DEFAULT_MODEL_TYPE"] = "fast"
 # one cache dir per test session (converted encoder, ONNX graphs, backend choices, embeddings): tests never
 # write into the user's ~/.cache/cxlens, and the real encoder is converted once per session
@@ -30,8 +30,8 @@ def models_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def seed_result(models_dir):
     """The default fast model trained on the seed train split (evaluated on its dev split)."""
-    from nlp.store import ModelStore
-    from nlp.training import train_seed_model
+    from nlp.lifecycle.store import ModelStore
+    from nlp.lifecycle.training import train_seed_model
 
     return train_seed_model(store=ModelStore(models_dir), model_type="fast")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from api.db import make_engine
+from api.db import make_engine, migration_lock
 from api.models_db import Base
 
 config = context.config
@@ -30,7 +30,7 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine = make_engine(_url())
     try:
-        with engine.connect() as connection:
+        with migration_lock(engine), engine.connect() as connection:
             context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
             with context.begin_transaction():
                 context.run_migrations()

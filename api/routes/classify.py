@@ -5,7 +5,8 @@ from fastapi import APIRouter, Body, Request
 
 from ..deps import CurrentKey, JsonBody, PipelineDep, SettingsDep
 from ..errors import PayloadTooLarge, RateLimited
-from ..schemas import ClassifyRequest, ClassifyResponse, error_responses
+from ..schemas.classify import ClassifyRequest, ClassifyResponse
+from ..schemas.common import error_responses
 from ..services import classify as svc
 
 router = APIRouter(prefix="/v1", tags=["classify"])

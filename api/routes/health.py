@@ -5,7 +5,8 @@ from fastapi import APIRouter, Request
 
 from ..db import ping
 from ..errors import Unavailable
-from ..schemas import Health, Ready, error_responses
+from ..schemas.common import error_responses
+from ..schemas.health import Health, Ready
 from ..services.models import model_info
 
 router = APIRouter(tags=["health"])

@@ -13,7 +13,8 @@ from pydantic import ValidationError
 from ..deps import CurrentKey, PipelineDep, SessionDep, SettingsDep
 from ..pagination import NEXT_HEADERS, CursorQuery, parse_time_cursor, set_next, time_cursor
 from ..errors import ApiError, Conflict, PayloadTooLarge, Unprocessable, UnsupportedMediaType, validation_details
-from ..schemas import OPTIONAL_SPEC_PATTERN, JobCreateJSON, JobList, JobOut, error_responses
+from ..schemas.common import OPTIONAL_SPEC_PATTERN, error_responses
+from ..schemas.jobs import JobCreateJSON, JobList, JobOut
 from ._accepted import queue_and_accept
 from ..services import jobs as svc
 from ..services.spool import (CSV_TYPES, JSONL_TYPES, Spooled, detect_table_format, media_type, new_spool_path,

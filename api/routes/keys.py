@@ -7,7 +7,8 @@ from ..db import as_utc
 from ..deps import AdminKey, JsonBody, SessionDep, SettingsDep
 from ..errors import Conflict, NotFound
 from ..models_db import ApiKey
-from ..schemas import KeyCreate, KeyCreated, KeyList, error_responses
+from ..schemas.common import error_responses
+from ..schemas.keys import KeyCreate, KeyCreated, KeyList
 from ..services import auth as svc
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])

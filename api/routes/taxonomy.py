@@ -6,7 +6,8 @@ from fastapi import APIRouter, Query
 from nlp.taxonomy import load_taxonomy
 
 from ..deps import CurrentKey, PipelineDep
-from ..schemas import OPTIONAL_SPEC_PATTERN, TaxonomyOut, error_responses
+from ..schemas.common import OPTIONAL_SPEC_PATTERN, error_responses
+from ..schemas.taxonomy import TaxonomyOut
 from ..services.models import model_info
 
 router = APIRouter(prefix="/v1", tags=["taxonomy"])

@@ -18,6 +18,11 @@ def item_error(index: int, doc_id: Any, code: str, message: str, loc: Sequence[A
             "loc": list(loc)}
 
 
+def item_code(e: DataError) -> str:
+    """The code of one bad batch item: its own specific code, else ``invalid_document``."""
+    return "invalid_document" if e.code == DataError.code else e.code
+
+
 def _short(e: DataError) -> str:
     """The DataError message without row/source (the index says where)."""
     return str(DataError(e.reason, field=e.field, expected=e.expected, found=e.found))
@@ -29,14 +34,10 @@ def validate_document(raw: Any, *, index: int, max_chars: int) -> Document:
         raw = {"text": raw}
     doc = document_from_dict(raw, default_id=str(index))
     if len(doc.text) > max_chars:
-        err = DataError("text too long", field="text", expected=f"at most {max_chars} characters",
-                        found=f"{len(doc.text)} characters")
-        err.code = "text_too_long"  # type: ignore[attr-defined]
-        raise err
+        raise DataError("text too long", field="text", expected=f"at most {max_chars} characters",
+                        found=f"{len(doc.text)} characters", code="text_too_long")
     if not doc.text.strip():
-        err = DataError("empty text", field="text", expected="a non-empty string", found=doc.text)
-        err.code = "empty_text"  # type: ignore[attr-defined]
-        raise err
+        raise DataError("empty text", field="text", expected="a non-empty string", found=doc.text, code="empty_text")
     return doc
 
 
@@ -53,7 +54,7 @@ def validate_documents(items: Sequence[Any], *, max_chars: int, loc_prefix: Sequ
         except DataError as e:
             loc = [*loc_prefix, i] + ([e.field] if e.field else [])
             errors.append(item_error(i, raw_id if isinstance(raw_id, (str, int)) else None,
-                                     getattr(e, "code", "invalid_document"), _short(e), loc))
+                                     item_code(e), _short(e), loc))
             continue
         if doc.id in seen:
             errors.append(item_error(i, doc.id, "duplicate_id", f"duplicate id {doc.id!r} in this request",
@@ -106,7 +107,7 @@ def _fix_row(row: dict, doc: Document) -> dict:
 def failure_message(e: Exception) -> tuple[str, str]:
     """(code, message) for a per-document prediction failure, without internals."""
     if isinstance(e, DataError):
-        return getattr(e, "code", "invalid_document"), _short(e)
+        return item_code(e), _short(e)
     if isinstance(e, CxlensError):
         return "prediction_failed", str(e)
     log.error("prediction failed: %s: %s", type(e).__name__, e)

@@ -5,6 +5,10 @@ Exactly-once results: every chunk is committed in one transaction together with 
 owns the job (``status='running' AND worker_id=me``); ``(job_id, row_no)`` is unique. A job
 interrupted by a shutdown is handed back to the queue; one interrupted by a crash is taken over when
 its heartbeat is older than the lease; both resume after the checkpoint.
+
+Leases use one clock: on PostgreSQL the database server's (``now()``), so that workers on several
+machines agree on whether a heartbeat is stale however far their own clocks drift; SQLite is one
+machine, where the process clock is that clock.
 """
 from __future__ import annotations
 
@@ -19,16 +23,17 @@ import uuid
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from nlp.cells import csv_writer
+from nlp.labeled.cells import csv_writer
 from nlp.errors import CxlensError, DataError, ModelNotFoundError
+from nlp.batch.executor import chunk_executor_from_env
 from nlp.schema import SENTIMENTS, Document, document_from_dict
 
-from ..db import as_utc
+from ..db import as_utc, has_server_clock
 from ..errors import Conflict, scrub_paths
-from ..models_db import Job, JobResult, Report, utcnow
+from ..models_db import Job, JobResult, Report, TrainingJobRow, utcnow
 from .auth import Principal
 from .classify import failure_message, predict_isolated
 from .models import ModelService, check_spec
@@ -168,7 +173,7 @@ CSV_COLUMNS = ["row", "id", "lang", "sentiment", *[f"p_{s}" for s in SENTIMENTS]
 
 def results_csv(factory: sessionmaker, job_id: str) -> Iterator[bytes]:
     """CSV (UTF-8 with BOM for Excel); ``touchpoints`` uses the ``id:polarity;...`` cell format that the
-    labeled-data reader accepts back. Every cell goes through the spreadsheet-safe writer (nlp.cells)."""
+    labeled-data reader accepts back. Every cell goes through the spreadsheet-safe writer (nlp.labeled.cells)."""
     out = io.StringIO()
     w = csv_writer(out, lineterminator="\r\n")  # user text such as "=HYPERLINK(...)" is neutralised
     w.writerow(CSV_COLUMNS)
@@ -210,7 +215,8 @@ class JobWorker:
     def __init__(self, *, factory: sessionmaker, models: ModelService, threads: int, chunk_size: int,
                  lease_seconds: float, poll_seconds: float, max_attempts: int, max_rows: int,
                  max_chars: int | None = None,
-                 report_runner: Callable[[Session, Report, "JobWorker"], None] | None = None) -> None:
+                 report_runner: Callable[[Session, Report, "JobWorker"], None] | None = None,
+                 training_runner: Callable[[str, "JobWorker"], None] | None = None) -> None:
         self.factory = factory
         self.models = models
         self.n_threads = threads
@@ -221,7 +227,11 @@ class JobWorker:
         self.max_rows = max_rows
         self.max_chars = max_chars
         self.report_runner = report_runner
+        #: runs one training job (``api.services.training.TrainingService.run_job``)
+        self.training_runner = training_runner
         self.id = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        #: heartbeats and lease cut-offs from the database server's clock (PostgreSQL), see the module doc
+        self.server_clock = has_server_clock(factory.kw.get("bind"))
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._release = True
@@ -230,6 +240,8 @@ class JobWorker:
         self._active_lock = threading.Lock()
         #: test hook: called after each committed chunk with (job_id, rows_processed)
         self.on_chunk: Callable[[str, int], None] | None = None
+        #: predicts one chunk: here, or as a task on a Dask cluster when CXLENS_DASK_SCHEDULER is set
+        self.predict_chunk = chunk_executor_from_env(predict_isolated, models_dir=getattr(models, "models_dir", None))
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -268,6 +280,15 @@ class JobWorker:
         self._stop.set()
         self._wake.set()
 
+    def _clock(self):
+        """The time written into heartbeats: the database's ``now()`` where it has one, else this process's."""
+        return func.now() if self.server_clock else utcnow()
+
+    def _stale(self, table):
+        """A running item whose heartbeat is older than the lease (by the same clock as ``_clock``)."""
+        cutoff = func.now() - self.lease if self.server_clock else utcnow() - self.lease
+        return or_(table.heartbeat_at.is_(None), table.heartbeat_at < cutoff)
+
     @property
     def alive(self) -> bool:
         return any(t.is_alive() for t in self._threads)
@@ -292,11 +313,12 @@ class JobWorker:
                 continue
             try:
                 with self.factory() as s:
-                    now = utcnow()
+                    now = self._clock()
                     s.execute(update(Job).where(Job.id.in_(active), Job.worker_id == self.id, Job.status == "running")
                               .values(heartbeat_at=now))
-                    s.execute(update(Report).where(Report.id.in_(active), Report.worker_id == self.id,
-                                                   Report.status == "running").values(heartbeat_at=now))
+                    for table in (Report, TrainingJobRow):
+                        s.execute(update(table).where(table.id.in_(active), table.worker_id == self.id,
+                                                      table.status == "running").values(heartbeat_at=now))
                     s.commit()
             except Exception:  # noqa: BLE001
                 log.exception("heartbeat failed")
@@ -312,6 +334,11 @@ class JobWorker:
             if rep_id is not None:
                 self._run_tracked(rep_id, self._process_report)
                 return True
+        if self.training_runner is not None:
+            train_id = self._claim(TrainingJobRow)
+            if train_id is not None:
+                self._run_tracked(train_id, self._process_training)
+                return True
         return False
 
     def _run_tracked(self, item_id: str, fn: Callable[[str], None]) -> None:
@@ -326,28 +353,29 @@ class JobWorker:
     # -- claiming ------------------------------------------------------------------------------
     def _claim(self, table) -> str | None:
         now = utcnow()
-        cutoff = now - self.lease
         with self.factory() as s:
             cands = s.execute(
                 select(table.id, table.status, table.attempts)
-                .where(or_(table.status == "queued",
-                           and_(table.status == "running",
-                                or_(table.heartbeat_at.is_(None), table.heartbeat_at < cutoff))))
+                .where(or_(table.status == "queued", and_(table.status == "running", self._stale(table))))
                 .order_by(table.created_at).limit(8)).all()
             for cid, status, attempts in cands:
                 if status == "running" and attempts >= self.max_attempts:
                     res = s.execute(update(table).where(table.id == cid, table.status == "running",
-                                                        table.attempts == attempts)
+                                                        table.attempts == attempts, self._stale(table))
                                     .values(status="failed", finished_at=now, worker_id=None,
                                             error=f"interrupted {attempts} times; giving up"))
                     s.commit()
                     continue
-                values: dict[str, Any] = dict(status="running", worker_id=self.id, heartbeat_at=now,
+                values: dict[str, Any] = dict(status="running", worker_id=self.id, heartbeat_at=self._clock(),
                                               attempts=attempts + 1)
-                if table is Job:
+                if table is not Report:
                     values["started_at"] = now
-                res = s.execute(update(table).where(table.id == cid, table.status == status,
-                                                    table.attempts == attempts).values(**values))
+                # the lease is checked again in the UPDATE itself: a heartbeat renewed since the SELECT
+                # (a slow but live worker) keeps its job
+                cond = [table.id == cid, table.status == status, table.attempts == attempts]
+                if status == "running":
+                    cond.append(self._stale(table))
+                res = s.execute(update(table).where(*cond).values(**values))
                 s.commit()
                 if res.rowcount == 1:
                     if status == "running":
@@ -372,7 +400,7 @@ class JobWorker:
                             .values(status="failed", worker_id=None, finished_at=utcnow(), error=message[:2000]))
             s.commit()
             item = s.get(table, item_id)
-        if res.rowcount == 1 and item is not None:
+        if res.rowcount == 1 and getattr(item, "input_path", None):
             Path(item.input_path).unlink(missing_ok=True)  # a failed item is not retried: free the spool
 
     # -- processing jobs -----------------------------------------------------------------------
@@ -461,7 +489,7 @@ class JobWorker:
                 preds[r].code = "empty_text"  # type: ignore[union-attr]
             else:
                 to_predict.append((r, d))
-        for (r, _), p in zip(to_predict, predict_isolated(pipe, [d for _, d in to_predict])):
+        for (r, _), p in zip(to_predict, self.predict_chunk(pipe, [d for _, d in to_predict])):
             preds[r] = p
         results = []
         ok_n = err_n = 0
@@ -488,7 +516,7 @@ class JobWorker:
                 ok_n += 1
         now = utcnow()
         values: dict[str, Any] = dict(rows_processed=last_row, ok_count=Job.ok_count + ok_n,
-                                      error_count=Job.error_count + err_n, heartbeat_at=now)
+                                      error_count=Job.error_count + err_n, heartbeat_at=self._clock())
         if final:
             values.update(status="done", finished_at=now, worker_id=None, error=note)
         owned = self._owned(Job, job_id)
@@ -521,6 +549,32 @@ class JobWorker:
         except Exception as e:  # noqa: BLE001
             log.exception("report %s failed", report_id)
             self._fail(Report, report_id, f"report failed: {type(e).__name__}")
+
+    # -- processing training jobs ---------------------------------------------------------------
+    def _process_training(self, job_id: str) -> None:
+        assert self.training_runner is not None
+        try:
+            self.training_runner(job_id, self)
+        except _Stop:
+            if self._release and self._stop.is_set():
+                self._release_item(TrainingJobRow, job_id)
+        except CxlensError as e:
+            self._fail(TrainingJobRow, job_id, str(e))
+        except Exception as e:  # noqa: BLE001
+            log.exception("training job %s failed", job_id)
+            self._fail(TrainingJobRow, job_id, f"training failed: {type(e).__name__}: {scrub_paths(str(e))}")
+
+    def owns(self, table, item_id: str) -> bool:
+        """Whether this worker still holds ``item_id`` (a lost lease means another worker took it over)."""
+        with self.factory() as s:
+            return s.execute(select(table.id).where(self._owned(table, item_id))).first() is not None
+
+    def update_owned(self, table, item_id: str, **values: Any) -> bool:
+        """Write ``values`` to an item this worker still owns; False when it does not any more."""
+        with self.factory() as s:
+            res = s.execute(update(table).where(self._owned(table, item_id)).values(**values))
+            s.commit()
+            return res.rowcount == 1
 
     def finish_report(self, report_id: str, *, result: dict[str, Any], row_errors: list[dict[str, Any]]) -> bool:
         with self.factory() as s:

@@ -1,7 +1,7 @@
 """Loaded pipelines: the default model (loaded once at start-up) and a small cache of others.
 
 The loader is injectable (``create_app(loader=...)``) so that tests and tools can serve a fake or a
-pre-built pipeline; by default it is ``nlp.store.load_pipeline``.
+pre-built pipeline; by default it is ``nlp.lifecycle.store.load_pipeline``.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ def model_info(pipeline: Any) -> dict[str, str]:
 
 def _store_loader(models_dir) -> Loader:
     def load(spec: str):
-        from nlp.store import load_pipeline
+        from nlp.lifecycle.store import load_pipeline
 
         return load_pipeline(spec, models_dir=models_dir)
 
@@ -70,13 +70,14 @@ class ModelService:
                         self.default_spec.split("@")[0] != DEFAULT_MODEL_NAME:
                     raise
                 from nlp.progress import TerminalSink, active, message, reporting
-                from nlp.store import ensure_default_model
+                from nlp.lifecycle.store import ModelStore
+                from nlp.lifecycle.training import open_model
 
                 log.info("no model '%s' in %s: training the default model from the seed set", self.default_spec,
                          self.models_dir)
                 # the server's log (stderr) shows the build's progress unless a caller already reports it
                 with contextlib.nullcontext() if active() else reporting(TerminalSink()):
-                    pipe = ensure_default_model(self.models_dir, progress=message)
+                    pipe = open_model(DEFAULT_MODEL_NAME, store=ModelStore(self.models_dir), progress=message)
         except Exception as e:  # noqa: BLE001 - reported by /ready
             self.load_error = f"{type(e).__name__}: {e}"
             log.error("cannot load the default model %s: %s", self.default_spec, self.load_error)
@@ -86,6 +87,17 @@ class ModelService:
             self.load_error = None
             self._cache.clear()
         return pipe
+
+    def production_changed(self, name: str) -> None:
+        """Model ``name`` has a new production version: when the default spec follows that name (no
+        ``@version``), load the new version and swap it in without downtime (the old one keeps serving
+        if it cannot be loaded); cached named models are dropped either way."""
+        if self.default_spec.split("@")[0] == name and "@" not in self.default_spec:
+            try:
+                self.set_default(self.default_spec)
+            except Exception as e:  # noqa: BLE001 - the old model keeps serving
+                log.error("cannot load the new production %s: %s", name, e)
+        self.clear_cache()
 
     def set_default(self, spec: str) -> Any:
         """Serve another model by default (e.g. a rollback); raises ModelNotFoundError."""
@@ -134,10 +146,10 @@ class ModelService:
 
     # -- listing -------------------------------------------------------------------------------
     def list_models(self) -> list[dict[str, Any]]:
-        """Models in the store (``nlp.store.ModelStore.list``) plus the ones loaded in this process."""
+        """Models in the store (``nlp.lifecycle.store.ModelStore.list``) plus the ones loaded in this process."""
         rows: list[dict[str, Any]] = []
         try:
-            from nlp.store import ModelStore
+            from nlp.lifecycle.store import ModelStore
 
             rows = [dict(r) for r in ModelStore(self.models_dir).list()]
         except ModuleNotFoundError:

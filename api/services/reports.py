@@ -170,8 +170,8 @@ def run_report(session: Session, rep: Report, worker) -> None:
     worker.check_stop()
     info = {"name": str(getattr(pipe, "name", "unknown")), "version": str(getattr(pipe, "version", "unknown"))}
     report = build_report(answers, predictions, config, data_errors=errors, source=name, model=info)
-    if path.suffix.lower() not in (".xlsx", ".xlsm"):  # the upload's encoding decision (nlp.encoding)
-        from nlp.encoding import detect_file
+    if path.suffix.lower() not in (".xlsx", ".xlsm"):  # the upload's encoding decision (nlp.labeled.encoding)
+        from nlp.labeled.encoding import detect_file
 
         dec = detect_file(path)
         report.setdefault("meta", {})["input_encoding"] = dec.to_dict()

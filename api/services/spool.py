@@ -1,6 +1,6 @@
 """Uploads are streamed to a spool file in the data dir (never held in memory) and read back row by
 row: JSONL line by line, CSV through ``csv.DictReader`` over the open file. Row numbers and error
-semantics are those of ``nlp.io.iter_records`` (1-based data rows; a bad row yields a DataError).
+semantics are those of ``nlp.labeled.formats.iter_records`` (1-based data rows; a bad row yields a DataError).
 """
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ from typing import Any, AsyncIterator, Callable, Iterator
 
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from nlp.encoding import Decoding, detect_file
+from nlp.labeled.encoding import Decoding, detect_file
 from nlp.errors import DataError
-from nlp.io import RowWarning, sniff_delimiter
+from nlp.labeled.formats import RowWarning, sniff_delimiter
 
 from ..errors import ApiError, PayloadTooLarge, UnsupportedMediaType
 
@@ -227,7 +227,7 @@ def detect_table_format(*, explicit: str | None, filename: str, content_type: st
 
 
 def file_encoding(path: Path) -> Decoding:
-    """The file-level encoding decision of :mod:`nlp.encoding` (strict UTF-8 with or without BOM; a legacy
+    """The file-level encoding decision of :mod:`nlp.labeled.encoding` (strict UTF-8 with or without BOM; a legacy
     encoding only when the whole file is clearly in it; else UTF-8 with the bad bytes replaced), made in a
     streaming pass: the upload is never loaded whole."""
     return detect_file(path)

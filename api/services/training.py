@@ -1,30 +1,30 @@
 """Retraining through the API: datasets, feedback, training jobs, promotion and rollback
-(docs/retraining.md). The work itself is ``nlp.datasets`` / ``nlp.retrain`` / ``nlp.gate``.
+(docs/retraining.md). The work itself is ``nlp.labeled.datasets`` / ``nlp.lifecycle.retrain`` / ``nlp.lifecycle.gate`` / ``nlp.lifecycle.promotion``.
 
-Training jobs run one at a time in a background thread of this process. Each job is a JSON file in
-``<data dir>/training_jobs/`` (status, options, result, error), so jobs stay visible after a restart;
-a job that was queued or running when the process stopped is marked failed on the next start
-("interrupted"): training is minutes of CPU, re-submitting is the clear way to resume it.
+Training jobs are rows of the ``training_jobs`` table, run by the same DB-backed job worker as classify
+and report jobs (``api.services.jobs.JobWorker``): claimed with a lease, kept alive by heartbeats, and taken
+over by another worker when the process running one dies. A taken-over job runs again, exactly once: the
+version a run saves carries the job id, so a run that finds its version already complete only records it.
 """
 from __future__ import annotations
 
 import json
 import logging
 import os
-import queue
 import re
-import threading
 import time
-import uuid
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
-from nlp.datasets import DatasetStore, FORMATS, parse_mapping
+from sqlalchemy import select
+from sqlalchemy.orm import sessionmaker
+
+from nlp.labeled.datasets import DatasetStore, FORMATS, parse_mapping
 from nlp.errors import DataError
-from nlp.store import ModelStore
+from nlp.lifecycle.store import ModelStore
 
 from ..errors import Conflict, Forbidden, NotFound, scrub_paths
+from ..models_db import TrainingJobRow, utcnow
 from .auth import Principal
 
 log = logging.getLogger("cxlens.api.training")
@@ -32,8 +32,19 @@ log = logging.getLogger("cxlens.api.training")
 ACTIVE = ("queued", "running")
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+def _iso(t) -> str | None:
+    from ..db import as_utc
+
+    return as_utc(t).isoformat(timespec="seconds") if t is not None else None
+
+
+def job_view(row: TrainingJobRow) -> dict[str, Any]:
+    """A training job as the API shows it."""
+    return {"id": row.id, "status": row.status, "options": json.loads(row.options or "{}"), "by": row.by,
+            "created_at": _iso(row.created_at), "started_at": _iso(row.started_at),
+            "finished_at": _iso(row.finished_at), "attempts": row.attempts, "note": row.note,
+            "result": json.loads(row.result) if row.result else None, "error": row.error,
+            "progress": json.loads(row.progress) if row.progress else None}
 
 
 def _message(text: str) -> None:
@@ -45,23 +56,22 @@ def _message(text: str) -> None:
 class TrainingService:
     """Datasets, feedback, training jobs, promotion and rollback for one model store."""
 
-    def __init__(self, *, models_dir: Path | None, datasets_dir: Path, jobs_dir: Path,
-                 on_production_change: Callable[[str], None] | None = None,
+    def __init__(self, *, models_dir: Path | None, datasets_dir: Path, factory: sessionmaker,
+                 wake: Callable[[], None] | None = None, on_production_change: Callable[[str], None] | None = None,
                  runner: Callable[..., Any] | None = None) -> None:
         self.models_dir = models_dir
         self.datasets = DatasetStore(datasets_dir)
-        self.jobs_dir = Path(jobs_dir)
+        self.factory = factory
+        self.wake = wake or (lambda: None)  #: tells the job worker there is work
         self.on_production_change = on_production_change
-        self.runner = runner  #: replaces nlp.retrain.retrain (tests)
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self.runner = runner  #: replaces nlp.lifecycle.retrain.retrain (tests)
         self._taxonomies: dict[tuple[str, str], Any] = {}
-        self._recover()
+        self._store = ModelStore(models_dir)
 
     @property
     def store(self) -> ModelStore:
-        return ModelStore(self.models_dir)
+        """The one store object of this service (its lock is per folder, shared by all objects anyway)."""
+        return self._store
 
     # -- datasets and feedback -----------------------------------------------------------------
     def import_dataset(self, path: Path, *, name: str, fmt: str = "auto", filename: str = "",
@@ -97,7 +107,7 @@ class TrainingService:
         """Append corrections to the caller's own feedback dataset (``feedback-<key id prefix>``) or to a
         named feedback dataset the caller owns (admins: any feedback dataset). Imported datasets change
         only by import (admins). ``quota_*``: what one key may store in feedback datasets in total."""
-        from nlp.datasets import dataset_kind, record_feedback
+        from nlp.labeled.datasets import dataset_kind, record_feedback
 
         name = dataset or own_feedback_dataset(principal)
         key = principal.key_id
@@ -153,28 +163,31 @@ class TrainingService:
         return load_taxonomy()
 
     # -- training jobs -------------------------------------------------------------------------
-    def submit(self, options: dict[str, Any], *, by: str | None) -> dict[str, Any]:
+    def submit(self, options: dict[str, Any], *, by: str | None, owner: str | None = None) -> dict[str, Any]:
         for spec in options.get("datasets") or []:
             self.datasets.resolve(spec)  # unknown dataset: 422 now, not a failed job later
         parse_mapping(options.get("map"))
-        job = {"id": uuid.uuid4().hex, "status": "queued", "options": options, "by": by, "created_at": _now(),
-               "started_at": None, "finished_at": None, "result": None, "error": None}
-        self._write(job)
-        self._ensure_thread()
-        self._queue.put(job["id"])
-        return job
+        with self.factory() as s:
+            row = TrainingJobRow(status="queued", options=json.dumps(options, ensure_ascii=False), by=by,
+                                 owner_key_id=owner, attempts=0)
+            s.add(row)
+            s.commit()
+            view = job_view(row)
+        self.wake()
+        return view
 
     def get_job(self, job_id: str) -> dict[str, Any]:
-        f = self.jobs_dir / f"{job_id}.json"
-        if not (isinstance(job_id, str) and job_id.isalnum() and len(job_id) <= 64) or not f.exists():
-            raise NotFound(f"no training job {job_id!r}", code="training_job_not_found")
-        return json.loads(f.read_text(encoding="utf-8"))
+        with self.factory() as s:
+            row = s.get(TrainingJobRow, job_id) if isinstance(job_id, str) and len(job_id) <= 64 else None
+            if row is None:
+                raise NotFound(f"no training job {job_id!r}", code="training_job_not_found")
+            return job_view(row)
 
     def list_jobs(self, limit: int = 50) -> list[dict[str, Any]]:
-        if not self.jobs_dir.is_dir():
-            return []
-        jobs = [json.loads(p.read_text(encoding="utf-8")) for p in self.jobs_dir.glob("*.json")]
-        return sorted(jobs, key=lambda j: j["created_at"], reverse=True)[:limit]
+        with self.factory() as s:
+            rows = s.scalars(select(TrainingJobRow).order_by(TrainingJobRow.created_at.desc(), TrainingJobRow.id)
+                             .limit(limit))
+            return [job_view(r) for r in rows]
 
     def wait(self, job_id: str, timeout: float = 60.0) -> dict[str, Any]:
         """Block until the job is finished (tests, tools)."""
@@ -186,93 +199,85 @@ class TrainingService:
             time.sleep(0.05)
         return self.get_job(job_id)
 
-    def stop(self) -> None:
-        if self._thread is not None:
-            self._queue.put(None)
-            self._thread.join(timeout=5)
+    def run_job(self, job_id: str, worker: Any) -> None:
+        """Run one claimed training job (the job worker calls this). A re-run after an interruption first
+        looks for the version the interrupted attempt saved: complete, it is the job's result (nothing is
+        trained twice); half-written (saved, gate not recorded), it is marked abandoned and training runs
+        again. The outcome is written only while this worker still owns the job."""
+        from nlp.lifecycle.gate import GatePolicy
+        from nlp.lifecycle.retrain import retrain
+        from nlp.progress import CallbackSink, reporting
+        from nlp.taxonomy import Taxonomy
 
-    def _ensure_thread(self) -> None:
-        with self._lock:
-            if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._loop, name="cxlens-training", daemon=True)
-                self._thread.start()
-
-    def _loop(self) -> None:
-        while True:
-            job_id = self._queue.get()
-            if job_id is None:
+        with self.factory() as s:
+            row = s.get(TrainingJobRow, job_id)
+            if row is None:
                 return
-            try:
-                self._run(job_id)
-            except Exception:  # noqa: BLE001 - never kill the worker thread
-                log.exception("training job %s crashed", job_id)
+            opts, by, attempts = json.loads(row.options or "{}"), row.by, row.attempts
+        if attempts > 1:
+            worker.update_owned(TrainingJobRow, job_id, note=f"attempt {attempts - 1} was interrupted (the process "
+                                f"running it stopped); attempt {attempts} runs it again", progress=None)
+        done = self._saved_version(opts["name"], job_id)
+        if done is not None:
+            result = self._result_of(opts["name"], done)
+        else:
+            def on_progress(snapshot: dict[str, Any]) -> None:  # about once a second (CallbackSink)
+                worker.check_stop()  # a stopping service hands the job back; it runs again later
+                worker.update_owned(TrainingJobRow, job_id, progress=json.dumps(snapshot, default=str))
 
-    def _run(self, job_id: str) -> None:
-        job = self.get_job(job_id)
-        job.update(status="running", started_at=_now())
-        self._write(job)
-        opts = job["options"]
-        try:
-            from nlp.gate import GatePolicy
-            from nlp.retrain import retrain
-            from nlp.taxonomy import Taxonomy
-
-            run = self.runner or retrain
             policy = GatePolicy(**{k: opts[k] for k in ("tolerance", "min_support", "require_significance")
                                    if opts.get(k) is not None})
             taxonomy = Taxonomy.from_dict(opts["taxonomy"], source="request taxonomy") if opts.get("taxonomy") else None
-            from nlp.progress import CallbackSink, reporting
-
-            def on_progress(snapshot: dict[str, Any]) -> None:
-                job["progress"] = snapshot
-                self._write(job)
-
             with reporting(CallbackSink(on_progress)):
-                res = run(name=opts["name"], datasets=opts.get("datasets") or [], store=self.store,
-                          dataset_store=self.datasets, seed_weight=opts.get("seed_weight", 1.0),
-                          dataset_weight=opts.get("dataset_weight", 1.0), dataset_weights=opts.get("dataset_weights"),
-                          model_type=opts.get("model_type"), params=opts.get("params") or {},
-                          taxonomy=taxonomy, mapping=parse_mapping(opts.get("map")), policy=policy,
-                          promote_if_passed=bool(opts.get("promote")), by=job.get("by"),
-                          progress=_message)
-            job["result"] = {"name": res.name, "version": res.version,
-                             "gate": {"passed": res.decision.passed, "failures": res.decision.failures},
-                             "metrics": res.meta.get("metrics", {}), "promoted": res.promoted is not None,
-                             "warnings": res.warnings, "comparison": summarize(res.comparison)}
-            job["status"] = "done"
-            if res.promoted is not None and self.on_production_change is not None:
-                self.on_production_change(res.name)
-        except Exception as e:  # noqa: BLE001 - the job records why it failed
-            job["status"] = "failed"
-            job["error"] = str(e) if isinstance(e, (DataError,)) or str(e) else type(e).__name__
-            if not isinstance(e, DataError):
-                log.exception("training job %s failed", job_id)
-        job["finished_at"] = _now()
-        self._write(job)
+                res = (self.runner or retrain)(
+                    name=opts["name"], datasets=opts.get("datasets") or [], store=self.store,
+                    dataset_store=self.datasets, seed_weight=opts.get("seed_weight", 1.0),
+                    dataset_weight=opts.get("dataset_weight", 1.0), dataset_weights=opts.get("dataset_weights"),
+                    model_type=opts.get("model_type"), params=opts.get("params") or {}, taxonomy=taxonomy,
+                    mapping=parse_mapping(opts.get("map")), policy=policy,
+                    promote_if_passed=bool(opts.get("promote")), by=by, progress=_message, job_id=job_id)
+            result = {"name": res.name, "version": res.version,
+                      "gate": {"passed": res.decision.passed, "failures": res.decision.failures},
+                      "metrics": res.meta.get("metrics", {}), "promoted": res.promoted is not None,
+                      "warnings": res.warnings, "comparison": summarize(res.comparison)}
+        if result["promoted"] and self.on_production_change is not None and worker.owns(TrainingJobRow, job_id):
+            self.on_production_change(result["name"])  # served before the job says done
+        worker.update_owned(TrainingJobRow, job_id, status="done", finished_at=utcnow(), worker_id=None,
+                            result=json.dumps(result, ensure_ascii=False, default=str))
 
-    def _recover(self) -> None:
-        if not self.jobs_dir.is_dir():
-            return
-        for p in self.jobs_dir.glob("*.json"):
-            try:
-                job = json.loads(p.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError):
+    def _saved_version(self, name: str, job_id: str) -> str | None:
+        """The complete version an earlier attempt of ``job_id`` saved (a half-written one is marked)."""
+        store = self.store
+        for v in reversed(store.versions(name) if name else []):
+            meta = store.meta(name, v)
+            if (meta.get("training") or {}).get("job_id") != job_id or meta.get("abandoned"):
                 continue
-            if job.get("status") in ACTIVE:
-                job.update(status="failed", finished_at=_now(),
-                           error="interrupted: the service stopped before the job finished; submit it again")
-                self._write(job)
+            if "gate" in meta:
+                return v
+            reason = f"training job {job_id} was interrupted before the gate decided on this version; the job ran again"
+            store.update_meta(name, v, {"abandoned": reason})
+            from nlp.lifecycle.promotion import now
 
-    def _write(self, job: dict[str, Any]) -> None:
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.jobs_dir / f".{job['id']}.tmp"
-        tmp.write_text(json.dumps(job, ensure_ascii=False, indent=1), encoding="utf-8")
-        os.replace(tmp, self.jobs_dir / f"{job['id']}.json")
+            # in the history, so that a store whose only version is this one is not taken for one from before
+            # explicit promotion (which would serve its latest version)
+            store.record_event(name, {"action": "abandoned", "version": v, "from": None, "at": now(),
+                                      "by": "cxlens", "reason": reason})
+        return None
+
+    def _result_of(self, name: str, version: str) -> dict[str, Any]:
+        store = self.store
+        meta = store.meta(name, version)
+        gate = meta.get("gate") or {}
+        return {"name": name, "version": version, "gate": {"passed": gate.get("passed"), "failures": gate.get("failures")},
+                "metrics": meta.get("metrics", {}), "promoted": store.aliases(name).get("production") == version,
+                "warnings": (meta.get("training") or {}).get("warnings", []),
+                "comparison": summarize(store.comparison(name, version) or {}), "recovered": True}
 
     # -- promotion and rollback ----------------------------------------------------------------
     def promote(self, name: str, version: str, *, force: bool, reason: str | None, by: str | None,
                 policy: dict[str, Any] | None = None) -> dict[str, Any]:
-        from nlp.gate import GatePolicy, promote
+        from nlp.lifecycle.gate import GatePolicy
+        from nlp.lifecycle.promotion import promote
 
         event = promote(self.store, f"{name}@{version}", force=force, reason=reason, by=by,
                         policy=GatePolicy(**(policy or {})), dataset_store=self.datasets)
@@ -281,7 +286,7 @@ class TrainingService:
         return event
 
     def rollback(self, name: str, *, to: str | None, reason: str | None, by: str | None) -> dict[str, Any]:
-        from nlp.gate import rollback
+        from nlp.lifecycle.promotion import rollback
 
         event = rollback(self.store, name, to=to, by=by, reason=reason)
         if self.on_production_change is not None:
@@ -289,16 +294,15 @@ class TrainingService:
         return event
 
     def card(self, name: str, version: str) -> str:
-        from nlp.card import write_card
+        """The model card, rendered from the store (a read: nothing is written)."""
+        from nlp.lifecycle.card import card_text
 
         n, v = self.store.resolve(f"{name}@{version}")
-        return write_card(self.store, n, v).read_text(encoding="utf-8")
+        return card_text(self.store, n, v)
 
     def comparison(self, name: str, version: str) -> dict[str, Any]:
-        from nlp.gate import read_comparison
-
         n, v = self.store.resolve(f"{name}@{version}")
-        cmp = read_comparison(self.store, n, v)
+        cmp = self.store.comparison(n, v)
         if cmp is None:
             raise NotFound(f"{n}@{v} has no comparison (it was not trained with datasets)", code="no_comparison")
         return cmp

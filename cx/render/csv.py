@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nlp.cells import csv_writer
+from nlp.labeled.cells import csv_writer
 
 from .tables import SECTIONS, section_table
 
@@ -16,7 +16,7 @@ def write_csv(report: dict, path: str | Path, *, section: str = "shortlist", del
     header, rows = section_table(report, section)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", encoding="utf-8-sig", newline="") as fh:
-        w = csv_writer(fh, delimiter=delimiter)  # formula-like cells get an apostrophe (nlp.cells)
+        w = csv_writer(fh, delimiter=delimiter)  # formula-like cells get an apostrophe (nlp.labeled.cells)
         w.writerow(header)
         for r in rows:
             w.writerow(r)

@@ -7,12 +7,12 @@ from typing import Any, Callable
 from nlp.errors import DataError
 
 #: a text cell starting with one of these is read as a formula by Excel / LibreOffice / Google Sheets
-from nlp.cells import FORMULA_PREFIXES, safe_cell  # noqa: F401 - FORMULA_PREFIXES: re-exported
+from nlp.labeled.cells import FORMULA_PREFIXES, safe_cell  # noqa: F401 - FORMULA_PREFIXES: re-exported
 
 
 def neutralize(value: Any) -> Any:
     """Text that a spreadsheet would run as a formula gets a leading apostrophe; other values pass unchanged
-    (:func:`nlp.cells.safe_cell`, the one rule for every CSV and XLSX the product writes)."""
+    (:func:`nlp.labeled.cells.safe_cell`, the one rule for every CSV and XLSX the product writes)."""
     return safe_cell(value)
 
 

@@ -1,7 +1,7 @@
 """XLSX export: one formatted sheet per report section, traffic-light colours as conditional formatting.
 
 Every text cell that a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, tab, CR) is written with a
-leading apostrophe (:func:`nlp.cells.safe_cell`), and all cells are written as values, never formulas.
+leading apostrophe (:func:`nlp.labeled.cells.safe_cell`), and all cells are written as values, never formulas.
 """
 from __future__ import annotations
 

@@ -17,6 +17,8 @@ from nlp.errors import DataError, ModelNotFoundError
 from nlp.schema import Document, prediction_row
 from nlp.taxonomy import load_taxonomy
 
+from tests.api.pg import pg_server, pg_url  # noqa: F401 - fixtures: a real PostgreSQL (tests/api/pg.py)
+
 #: (regex, touchpoint, polarity): hand-made rules, so that expected outputs can be checked by hand
 RULES = [
     (r"(?i)менеджер\w*", "customer_service", "positive"),
@@ -29,7 +31,7 @@ RULES = [
 
 
 class FakePipeline:
-    """Deterministic stand-in for ``nlp.pipeline`` with the same ``predict`` contract."""
+    """Deterministic stand-in for ``nlp.families.pipeline`` with the same ``predict`` contract."""
 
     def __init__(self, name: str = "fake-model", version: str = "1") -> None:
         self.name = name

@@ -5,6 +5,7 @@ from sqlalchemy import inspect
 
 from api import db
 from api.models_db import Base
+from api.web import db as _web_tables  # noqa: F401 - the web app's tables are on the same metadata
 
 
 def test_upgrade_head_creates_the_tables_and_matches_the_orm(tmp_path):
@@ -14,7 +15,8 @@ def test_upgrade_head_creates_the_tables_and_matches_the_orm(tmp_path):
     engine = db.make_engine(url)
     try:
         assert set(inspect(engine).get_table_names()) == {"alembic_version", "api_keys", "jobs", "job_results",
-                                                           "reports"}
+                                                           "reports", "training_jobs", "web_sessions", "web_waves",
+                                                           "web_shortlist_marks"}
         with engine.connect() as conn:
             diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
         # unique constraints/indexes reflected from SQLite may differ only by name; columns and tables must not

@@ -7,14 +7,14 @@ from fastapi.testclient import TestClient
 from api.main import create_app
 from tests.api.conftest import Keys, make_settings
 
-store = pytest.importorskip("nlp.store", reason="nlp.store is not available")
+store = pytest.importorskip("nlp.lifecycle.store", reason="nlp.lifecycle.store is not available")
 
 TEXT = "Менеджер отличный, но счета всегда приходят с ошибками."
 
 
 @pytest.fixture(scope="module")
 def real_client(tmp_path_factory, models_dir, seed_result):
-    """The app with the stock loader (``nlp.store``) over the session's store, where ``seed_result`` (the shared
+    """The app with the stock loader (``nlp.lifecycle.store``) over the session's store, where ``seed_result`` (the shared
     fixture of tests/conftest.py) trained the default model once for the whole test session."""
     tmp = tmp_path_factory.mktemp("real")
     settings = make_settings(tmp, default_model="cx-touchpoints", models_dir=models_dir, job_chunk_size=50)

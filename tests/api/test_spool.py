@@ -1,4 +1,4 @@
-"""Streaming readers of spooled uploads: same rows and errors as nlp.io.iter_records, without loading
+"""Streaming readers of spooled uploads: same rows and errors as nlp.labeled.formats.iter_records, without loading
 the file whole."""
 import asyncio
 
@@ -7,7 +7,7 @@ import pytest
 from api.errors import PayloadTooLarge
 from api.services.spool import detect_table_format, iter_spooled, spool_multipart, spool_raw
 from nlp.errors import DataError
-from nlp.io import iter_records
+from nlp.labeled.formats import iter_records
 
 
 def rows(path, fmt):

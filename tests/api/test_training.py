@@ -10,8 +10,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.main import create_app
-from nlp.io import read_labeled
-from nlp.seed import seed_split_path
+from nlp.labeled.formats import read_labeled
+from nlp.labeled.seed import seed_split_path
+from nlp.lifecycle.store import ModelStore
 
 from .conftest import Keys, make_settings
 
@@ -31,7 +32,7 @@ def _rows(n: int, *, shuffle: bool = False) -> bytes:
 @pytest.fixture
 def real(tmp_path):
     """An app over a real (empty) model store serving ``cx`` by name: it follows ``production``."""
-    settings = make_settings(tmp_path, default_model="cx", load_model_on_startup=False, job_workers=0)
+    settings = make_settings(tmp_path, default_model="cx", load_model_on_startup=False, job_workers=1)
     app = create_app(settings)
     with TestClient(app) as c:
         yield c, Keys(app), app
@@ -183,8 +184,11 @@ def test_train_gate_promote_swap_rollback(real):
     assert r.json()["model"]["version"] == "1"
     r = client.get("/v1/models/cx/history", headers=admin)
     assert [(h["action"], h["version"]) for h in r.json()] == [("promote", "1"), ("promote", "2"), ("rollback", "1")]
+    card_file = ModelStore(app.state.settings.models_dir).path("cx", "2") / "MODEL_CARD.md"
+    card_file.unlink()  # a GET renders the card from the store; it writes nothing
     r = client.get("/v1/models/cx/2/card", headers=admin)
     assert r.status_code == 200 and r.text.startswith("# Model card: cx@2") and "api test" in r.text
+    assert not card_file.exists()
     r = client.get("/v1/models/cx/2/comparison", headers=admin)
     assert r.status_code == 200 and set(r.json()["groups"]) == {"seed_dev", "dataset:noise", "all"}
     assert client.get("/v1/models/cx/9/card", headers=admin).status_code == 404

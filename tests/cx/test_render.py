@@ -194,7 +194,7 @@ def test_report_csv_cells_go_through_the_one_safe_writer(tiny_report, tmp_path):
     import csv as _csv
 
     from cx.render.csv import write_csv
-    from nlp.cells import FORMULA_PREFIXES
+    from nlp.labeled.cells import FORMULA_PREFIXES
 
     import copy
 

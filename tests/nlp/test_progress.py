@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from nlp import progress as P
-from tests.nlp.test_encoder_convert import write_tiny_bin
+from tests.nlp.families.test_encoder_convert import write_tiny_bin
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,8 +59,8 @@ def test_snapshot_eta():
 
 def test_cxlens_train_shows_progress_on_a_pipe_and_keeps_stdout_clean(tmp_path):
     """A real ``cxlens train`` (encoder family on a tiny synthetic encoder) with stderr and stdout piped."""
-    from nlp.encoders.convert import convert
-    from nlp.seed import seed_split_path
+    from nlp.families.encoders.convert import convert
+    from nlp.labeled.seed import seed_split_path
 
     write_tiny_bin(tmp_path / "t.bin")
     enc = convert(tmp_path / "t.bin", tmp_path / "enc")
@@ -89,7 +89,7 @@ def test_cxlens_train_shows_progress_on_a_pipe_and_keeps_stdout_clean(tmp_path):
 
 
 def test_models_table_columns_fit_their_content():
-    from nlp.cli import format_table
+    from api.cli.common import format_table
 
     text = format_table([["name", "version", "type", "created"],
                          ["cx-touchpoints", "12", "ensemble", "2026-12-03T10:00:00+00:00"]], right={1})

@@ -45,6 +45,23 @@ class TestDataError:
         assert issubclass(ModelNotFoundError, LookupError) and issubclass(ModelNotFoundError, CxlensError)
         assert issubclass(NotFittedError, RuntimeError) and issubclass(NotFittedError, CxlensError)
 
+    def test_one_hierarchy_with_stable_codes(self):
+        from pathlib import Path
+
+        from nlp.errors import PromotionRefused
+
+        assert issubclass(NotFittedError, ValueError) and issubclass(NotFittedError, AttributeError)  # as sklearn's
+        root = Path(__file__).resolve().parents[2]
+        users = [p for pkg in ("nlp", "cx", "api") for p in (root / pkg).rglob("*.py")
+                 if "check_is_fitted" in p.read_text(encoding="utf-8") or
+                 "sklearn.exceptions import NotFittedError" in p.read_text(encoding="utf-8")]
+        assert users == []  # cxlens raises only its own NotFittedError
+        codes = {cls: cls.code for cls in (CxlensError, DataError, ModelNotFoundError, NotFittedError, PromotionRefused)}
+        assert len(set(codes.values())) == len(codes)  # each class its own code
+        assert DataError("x", code="empty_text").code == "empty_text" and DataError("x").code == "invalid_data"
+        assert DataError("x", field="f").to_dict()["code"] == "invalid_data"
+        assert PromotionRefused("no", failures=["a"]).failures == ["a"]
+
     def test_no_location(self):
         assert str(DataError("just a reason")) == "just a reason"
         assert str(DataError(expected="an int", found="x")) == "expected an int, found 'x'"
@@ -79,7 +96,7 @@ class TestDataError:
 
     def test_to_dict(self):
         e = DataError("m", field="f", expected="x", found=1, row=2, source="s")
-        assert e.to_dict() == {"source": "s", "row": 2, "field": "f", "expected": "x",
+        assert e.to_dict() == {"source": "s", "row": 2, "field": "f", "expected": "x", "code": "invalid_data",
                                "message": "s, row 2, field 'f': m; expected x, found 1"}
 
 

@@ -1,0 +1,1 @@
+"""Text in, structure out: language identification, clause segmentation and lemmas (no labels here)."""

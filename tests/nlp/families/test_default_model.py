@@ -1,0 +1,134 @@
+"""Choosing the default model family, `cxlens train --encoder PATH / --finetune`, and loading models
+pickled before an option existed."""
+from __future__ import annotations
+
+import json
+import pickle
+
+import pytest
+
+from api.cli import main
+from nlp.config import SHIPPED_MODEL_TYPE, default_model_type
+from nlp.errors import DataError
+from nlp.families.pipeline import CommentPipeline
+from nlp.lifecycle.store import ModelStore
+from nlp.families.registry import family_names, get_family, make_pipeline
+from nlp.lifecycle.training import with_encoder
+from tests.api.cli.test_predict_train import TRAIN
+from tests.nlp.families.test_encoder_convert import write_tiny_bin
+from tests.nlp.families.test_pipeline import _toy
+
+
+def test_default_model_type_comes_from_the_environment(monkeypatch):
+    monkeypatch.delenv("CXLENS_DEFAULT_MODEL_TYPE", raising=False)
+    assert default_model_type() == SHIPPED_MODEL_TYPE == "ensemble"
+    monkeypatch.setenv("CXLENS_DEFAULT_MODEL_TYPE", "fast")
+    assert default_model_type() == "fast"
+    monkeypatch.setenv("CXLENS_DEFAULT_MODEL_TYPE", "gpt")
+    with pytest.raises(DataError, match="CXLENS_DEFAULT_MODEL_TYPE"):
+        default_model_type()
+    assert family_names() == ("fast", "encoder", "ensemble")
+
+
+def test_with_encoder_targets_the_encoder_featurizer(tmp_path):
+    (tmp_path / "config.json").write_text("{}", encoding="utf-8")
+    enc = with_encoder("encoder", {"C": 2}, encoder=tmp_path, prefix="")
+    assert enc == {"C": 2, "featurizer_params": {"model_path": str(tmp_path.resolve()), "prefix": ""}}
+    ens = with_encoder("ensemble", {"member_params": {"encoder": {"C": 16.0}}}, encoder=tmp_path)
+    assert ens["member_params"]["encoder"] == {"C": 16.0, "featurizer_params": {"model_path": str(tmp_path.resolve())}}
+    assert with_encoder("fast", {"C": 2}) == {"C": 2}
+    members = make_pipeline("ensemble", **with_encoder("ensemble", {}, encoder=tmp_path)).member_params
+    assert members["encoder"] == {**get_family("ensemble").defaults["member_params"]["encoder"],
+                                  "featurizer_params": {"model_path": str(tmp_path.resolve())}}
+    assert members["fast"] == get_family("ensemble").defaults["member_params"]["fast"]
+    with pytest.raises(DataError, match="--encoder.*reads an encoder"):
+        with_encoder("fast", {}, encoder=tmp_path)
+    with pytest.raises(DataError, match="config.json"):
+        with_encoder("encoder", {}, encoder=tmp_path / "missing")
+
+
+@pytest.fixture
+def toy_data(tmp_path, monkeypatch):
+    monkeypatch.setenv("CXLENS_CACHE_DIR", str(tmp_path / "cache"))
+    data = tmp_path / "train.jsonl"
+    data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in TRAIN) + "\n", encoding="utf-8")
+    return data
+
+
+@pytest.fixture(scope="module")
+def tiny_encoder(tmp_path_factory):
+    from nlp.families.encoders.convert import convert
+
+    d = tmp_path_factory.mktemp("tinyenc")
+    write_tiny_bin(d / "a.bin", seed=0)
+    return convert(d / "a.bin", d / "a")
+
+
+def test_train_with_a_local_encoder_checkpoint(toy_data, tiny_encoder, tmp_path, capsys):
+    models = tmp_path / "models"
+    assert main(["train", "--data", str(toy_data), "--model-type", "encoder", "--encoder", str(tiny_encoder),
+                 "--encoder-prefix", "", "--param", "threshold_folds=0", "--name", "enc",
+                 "--models-dir", str(models)]) == 0
+    pipe = ModelStore(models).load("enc")
+    assert pipe.featurizer_.model_path == str(tiny_encoder.resolve()) and pipe.featurizer_.prefix == ""
+    assert pipe.meta["params"]["featurizer_params"]["model_path"] == str(tiny_encoder.resolve())
+    row = pipe.predict(["Доставка опоздала на неделю"])[0]
+    assert row["model"] == {"name": "enc", "version": "1"} and set(row["sentiment"]["scores"]) >= {"negative"}
+
+
+def test_train_finetune_keeps_the_encoder_beside_the_models_and_reuses_it(toy_data, tiny_encoder, tmp_path):
+    models = tmp_path / "models"
+    argv = ["train", "--data", str(toy_data), "--model-type", "encoder", "--encoder", str(tiny_encoder),
+            "--finetune", "--finetune-epochs", "1", "--param", "threshold_folds=0", "--name", "ft",
+            "--models-dir", str(models)]
+    assert main(argv) == 0 and main(argv) == 0
+    tuned = sorted((models / ".encoders").iterdir())
+    assert len(tuned) == 1 and (tuned[0] / "config.json").is_file()  # second run reused the first one
+    for version in ("1", "2"):
+        pipe = ModelStore(models).load(f"ft@{version}")
+        assert pipe.featurizer_.model_path == str(tuned[0].resolve())
+    assert ModelStore(models).names() == ["ft"]  # the .encoders folder is not a model
+
+
+@pytest.mark.parametrize("extra,message", [
+    (["--model-type", "fast", "--encoder", "{enc}"], "--encoder"),
+    (["--model-type", "fast", "--finetune"], "--finetune"),
+    (["--model-type", "encoder", "--encoder", "{missing}"], "config.json"),
+])
+def test_encoder_option_errors_are_one_line(toy_data, tiny_encoder, tmp_path, capsys, extra, message):
+    extra = [a.format(enc=tiny_encoder, missing=tmp_path / "nope") for a in extra]
+    capsys.readouterr()
+    assert main(["train", "--data", str(toy_data), "--models-dir", str(tmp_path / "m"), *extra]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0]
+
+
+def test_models_pickled_before_an_option_existed_load_with_its_default():
+    pipe = CommentPipeline(threshold_folds=0).fit(_toy())
+    for obj, option in ((pipe, "clause_training"), (pipe.featurizer_, "min_df"), (pipe.detector_, "C")):
+        del obj.__dict__[option]  # as if pickled by a version without the option
+    loaded = pickle.loads(pickle.dumps(pipe))
+    assert loaded.clause_training is True and loaded.featurizer_.min_df == 1
+    assert loaded.detector_.C == type(loaded.detector_)().C
+    assert loaded.predict(["x"])[0]["model"] == pipe.predict(["x"])[0]["model"]
+
+
+def test_retrain_keeps_the_production_family_unless_told(tmp_path, monkeypatch):
+    """A first version takes the default family; a retrain takes the production version's family."""
+    from nlp.labeled.datasets import DatasetStore
+    from nlp.labeled.formats import read_labeled
+    from nlp.lifecycle.retrain import retrain
+    from nlp.labeled.seed import seed_split_path
+
+    seed = read_labeled(seed_split_path("train"))[0]
+    store, dstore = ModelStore(tmp_path / "m"), DatasetStore(tmp_path / "d")
+    common = dict(name="cx", store=store, dataset_store=dstore, seed_train=seed[:240], seed_dev=seed[240:300],
+                  params={"threshold_folds": 0})
+    monkeypatch.setenv("CXLENS_DEFAULT_MODEL_TYPE", "fast")
+    v1 = retrain(**common)
+    assert v1.pipeline.model_type == "fast" and v1.meta["params"]["model_type"] == "fast"
+    monkeypatch.setenv("CXLENS_DEFAULT_MODEL_TYPE", "ensemble")  # would need the encoder: not used below
+    v2 = retrain(**common)
+    assert v2.pipeline.model_type == "fast" and v2.meta["params"]["model_type"] == "fast"
+    with pytest.raises(DataError, match="model_type"):
+        retrain(**common, model_type="gpt")

@@ -1,0 +1,55 @@
+"""The family registry is the one list of model families: CLI choices, the API enum and defaults read it."""
+from __future__ import annotations
+
+import pytest
+
+from nlp.errors import DataError
+from nlp.families import registry
+from nlp.families.registry import Family, family_names, family_options, get_family, make_featurizer, make_pipeline
+
+
+def test_builtin_families_and_their_traits():
+    assert family_names() == ("fast", "encoder", "ensemble")
+    assert get_family("fast").keyword_features and get_family("fast").forkable
+    assert get_family("encoder").uses_encoder and get_family("ensemble").uses_encoder
+    assert not get_family("fast").uses_encoder
+    assert make_pipeline("fast").model_type == "fast"
+    assert make_pipeline("ensemble").model_type == "ensemble"
+
+
+def test_unknown_family_is_a_clear_error_naming_the_choices():
+    with pytest.raises(DataError, match=r"model_type.*\['fast', 'encoder', 'ensemble'\].*'gpt'"):
+        get_family("gpt")
+    with pytest.raises(DataError, match="combines other families"):
+        make_featurizer("ensemble")
+
+
+def test_options_merge_over_defaults_member_by_member():
+    opts = family_options("ensemble", {"member_params": {"fast": {"C": 2.0}}, "weights": [1, 2]})
+    assert opts["member_params"]["fast"] == {"C": 2.0}
+    assert opts["member_params"]["encoder"] == get_family("ensemble").defaults["member_params"]["encoder"]
+    assert opts["weights"] == [1, 2]
+    assert family_options("encoder", {"C": 1.0})["C"] == 1.0
+
+
+@pytest.fixture
+def extra_family(monkeypatch):
+    monkeypatch.setattr(registry, "_FAMILIES", dict(registry._FAMILIES))
+    fam = registry.register_family(Family("toy", "a test family", factory=lambda **o: ("toy", o),
+                                          defaults={"C": 3.0}))
+    return fam
+
+
+def test_a_registered_family_reaches_the_cli_and_the_api(extra_family):
+    from api.cli import build_parser
+    from api.schemas.models import TrainRequest
+
+    assert make_pipeline("toy", D=1) == ("toy", {"C": 3.0, "D": 1})
+    train = build_parser()._subparsers._group_actions[0].choices["train"]
+    choices = next(a.choices for a in train._actions if a.dest == "model_type")
+    assert "toy" in choices
+    with pytest.raises(DataError, match="registered twice"):
+        registry.register_family(extra_family)
+    # the API schema is built when its module is first imported, from the registry of then
+    enum = TrainRequest.model_json_schema()["properties"]["model_type"]["anyOf"][0]["enum"]
+    assert {"fast", "encoder", "ensemble"} <= set(enum) <= set(family_names())
