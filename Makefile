@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test seed-model bench clean
+.PHONY: install demo test model seed-model bench clean
 
 # dev: the test tools; postgres: psycopg, so that the database tests also run on PostgreSQL (tests/api/pg.py)
 $(STAMP): pyproject.toml Makefile
@@ -24,7 +24,12 @@ demo: install
 test: install
 	$(PY) -m pytest -q
 
-# Rebuild the default touchpoint model from the bundled seed set (deterministic).
+# Rebuild the trained default model shipped in the package (nlp/data/models/cx-touchpoints: model, meta,
+# MANIFEST.json with its sha256) from the bundled seed set; deterministic, minutes on 2 cores. Commit the result.
+model: install
+	$(PY) -m nlp.lifecycle.shipped build
+
+# Train a new version of the default model into the model store (./models or $$CXLENS_MODELS_DIR) from the seed set.
 seed-model: install
 	$(VENV)/bin/cxlens train --seed-set --name cx-touchpoints
 

@@ -16,9 +16,9 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 from starlette.types import Scope
 
-from . import db
 from nlp import config as nlp_config
 
+from . import db
 from .errors import install_error_handlers, register_server_paths
 from .middleware import BodyLimitMiddleware, CostGateMiddleware, SecurityHeadersMiddleware
 from .routes import classify, datasets, docs, health, jobs, keys, models, reports, taxonomy

@@ -138,6 +138,8 @@ def is_partitioned_wave(spec: str | Path) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------------- group sums
+#: partial group sums kept before they are merged into one (bounds the driver's memory per grouping)
+MERGE_EVERY = 64
 SUM_COLS = ("n", "sat_sum", "sat_n", "nps_n", "prom", "det", "csat_n", "csat_top", "ces_sum", "ces_n")
 
 
@@ -184,7 +186,7 @@ class _Sums:
         lst = self.parts.setdefault((name, tuple(keys)), [])
         if st is not None:
             lst.append(st)
-            if len(lst) >= 64:  # keep the number of pieces bounded
+            if len(lst) >= MERGE_EVERY:  # keep the number of pieces bounded
                 merged = _merge_sums(lst, keys)
                 lst[:] = [merged.drop(columns=["sat_mean"]).reset_index()]
 

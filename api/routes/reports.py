@@ -14,9 +14,9 @@ from ..errors import MethodNotAllowed, UnsupportedMediaType
 from ..pagination import NEXT_HEADERS, CursorQuery, parse_time_cursor, set_next, time_cursor
 from ..schemas.common import OPTIONAL_SPEC_PATTERN, error_responses
 from ..schemas.reports import ReportOut
-from ._accepted import queue_and_accept
 from ..services import reports as svc
 from ..services.spool import media_type, spool_multipart
+from ._accepted import queue_and_accept
 
 router = APIRouter(prefix="/v1/reports", tags=["reports"])
 

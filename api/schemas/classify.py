@@ -7,7 +7,6 @@ from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
 from .common import OPTIONAL_SPEC_PATTERN
 
-
 DOCUMENT_SCHEMA: dict[str, Any] = {
     "description": "a document object or a bare string; each item is validated on its own, so a bad item "
                    "(e.g. without `text`) is reported in `errors` and never fails the others",

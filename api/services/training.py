@@ -19,8 +19,8 @@ from typing import Any, Callable
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from nlp.labeled.datasets import DatasetStore, FORMATS, parse_mapping
 from nlp.errors import DataError
+from nlp.labeled.datasets import FORMATS, DatasetStore, parse_mapping
 from nlp.lifecycle.store import ModelStore
 
 from ..errors import Conflict, Forbidden, NotFound, scrub_paths

@@ -7,12 +7,13 @@ segmentation, so each comment is prepared once.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+
 import numpy as np
 
 from ..errors import DataError
-from .pipeline import CommentPipeline, DocScores, doc_polarity_weight
 from ..schema import Example
 from ..text.segmentation import Analysis
+from .pipeline import CommentPipeline, DocScores, doc_polarity_weight
 
 
 class EnsemblePipeline(CommentPipeline):

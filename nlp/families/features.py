@@ -17,7 +17,6 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from ..compat import NewParamDefaults
 from ..errors import DataError
 
-
 _KEYWORD_HEAD = r"(?<![\w])(?:NEG_)?(?:"
 
 

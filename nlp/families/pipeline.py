@@ -15,15 +15,15 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.model_selection import KFold
 
-from .registry import get_family, make_featurizer
-from .heads import PolarityClassifier, SentimentClassifier, TouchpointDetector
 from ..compat import NewParamDefaults
 from ..errors import DataError, NotFittedError
-from ..text.language import MIXED, UNKNOWN, LanguageIdentifier
 from ..progress import task
 from ..schema import PREDICTED_POLARITIES, SENTIMENTS, Document, Example, prediction_row
-from ..text.segmentation import Analysis, Segmenter, truncate
 from ..taxonomy import Taxonomy
+from ..text.language import MIXED, UNKNOWN, LanguageIdentifier
+from ..text.segmentation import Analysis, Segmenter, truncate
+from .heads import PolarityClassifier, SentimentClassifier, TouchpointDetector
+from .registry import get_family, make_featurizer
 
 ProgressFn = Callable[[int], None]
 

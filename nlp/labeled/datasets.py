@@ -37,13 +37,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
-from .cells import unescape_cell
 from ..config import data_dir
 from ..errors import DataError
-from .formats import decode_bytes, iter_records, normalize_labeled_record, parse_touchpoints_cell, read_xlsx
 from ..locks import atomic_write_text, dir_lock
 from ..schema import Aspect, Example, example_from_dict
 from ..taxonomy import Taxonomy
+from .cells import unescape_cell
+from .formats import decode_bytes, iter_records, normalize_labeled_record, parse_touchpoints_cell, read_xlsx
 
 FORMATS: tuple[str, ...] = ("auto", "jsonl", "csv", "xlsx", "labelstudio", "argilla")
 EVAL_SHARE = 0.2
@@ -171,8 +171,10 @@ def unknown_labels(examples: Sequence[Example], known: Iterable[str]) -> dict[st
 
 
 # -- reading the formats ---------------------------------------------------------------------------
-def detect_format(path: str | Path) -> str:
-    """Format from the suffix; ``.json`` files are looked into (Label Studio tasks, Argilla records)."""
+def detect_labeled_format(path: str | Path) -> str:
+    """The format of a labeled file (a superset of :func:`nlp.labeled.formats.detect_format`, which tells
+    only JSONL, CSV and Parquet records apart): from the suffix; ``.json`` files are looked into (Label
+    Studio tasks, Argilla records)."""
     p = Path(path)
     suffix = p.suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
@@ -483,7 +485,7 @@ def read_labeled_file(path: str | Path, *, fmt: str = "auto", labels: Iterable[s
         raise DataError("file not found", source=str(p), expected="an existing file", found=str(p))
     if fmt not in FORMATS:
         raise DataError(field="--format", expected=f"one of {'|'.join(FORMATS)}", found=fmt)
-    fmt = detect_format(p) if fmt == "auto" else fmt
+    fmt = detect_labeled_format(p) if fmt == "auto" else fmt
     source = str(p)
     labels = list(labels) if labels is not None else None
     mapping = dict(mapping or {})
@@ -680,7 +682,7 @@ class DatasetStore:
                     source: str | None = None) -> ImportResult:
         """Validate a labeled file against the taxonomy and store its good rows (bad rows in ``errors``)."""
         check_dataset_name(name)
-        real_fmt = detect_format(path) if fmt == "auto" else fmt
+        real_fmt = detect_labeled_format(path) if fmt == "auto" else fmt
         labels = taxonomy.ids if taxonomy is not None else None
         examples, errors = read_labeled_file(path, fmt=real_fmt, labels=labels, mapping=mapping)
         if not examples:
@@ -929,6 +931,6 @@ def _truncate_lines(path: Path, keep: int) -> None:
 
 __all__ = [
     "DatasetStore", "ImportResult", "FORMATS", "EVAL_SHARE", "apply_mapping", "check_taxonomy_change",
-    "detect_format", "is_eval_row", "label_distribution", "normalize_text", "parse_mapping", "read_labeled_file",
+    "detect_labeled_format", "is_eval_row", "label_distribution", "normalize_text", "parse_mapping", "read_labeled_file",
     "dataset_kind", "record_feedback", "split_eval", "taxonomy_hash", "taxonomy_info", "unknown_labels",
 ]

@@ -11,9 +11,9 @@ import sys
 from pathlib import Path
 from typing import IO, Any, Callable, Iterable, Iterator, Mapping
 
-from .encoding import Decoding, decode, log_decision
 from ..errors import DataError
 from ..schema import Document, Example, document_from_dict, example_from_dict
+from .encoding import Decoding, decode, log_decision
 
 JSONL_SUFFIXES = {".jsonl", ".ndjson", ".json"}
 CSV_SUFFIXES = {".csv", ".tsv", ".txt"}

@@ -23,9 +23,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..errors import DataError, NotFittedError
 from ..labeled.cells import csv_writer
 from ..labeled.datasets import normalize_text
-from ..errors import DataError, NotFittedError
 from ..schema import Document
 
 STRATEGIES = ("margin", "entropy", "random")

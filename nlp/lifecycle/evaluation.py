@@ -124,3 +124,16 @@ def format_report(metrics: dict[str, Any]) -> str:
         for c, v in t["per_label"].items():
             lines.append(f"  {c:<24}{v['precision']:>8.3f}{v['recall']:>8.3f}{v['f1']:>8.3f}{v['support']:>9}")
     return "\n".join(lines)
+
+
+def summary_metrics(m: dict[str, Any]) -> dict[str, float]:
+    """The headline numbers of :func:`evaluate_predictions` output, rounded, as stored in ``meta.metrics``."""
+    out = {}
+    if "sentiment" in m:
+        out["sentiment_accuracy"] = round(m["sentiment"]["accuracy"], 4)
+        out["sentiment_macro_f1"] = round(m["sentiment"]["macro_f1"], 4)
+    if "touchpoints" in m:
+        out["touchpoint_micro_f1"] = round(m["touchpoints"]["micro"]["f1"], 4)
+        out["touchpoint_macro_f1"] = round(m["touchpoints"]["macro"]["f1"], 4)
+        out["pair_micro_f1"] = round(m["pairs"]["micro"]["f1"], 4)
+    return out

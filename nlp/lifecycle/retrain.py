@@ -18,21 +18,21 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from ..config import DEFAULT_MODEL_NAME, default_model_type
-from ..labeled.datasets import (EVAL_SHARE, DatasetStore, apply_mapping, check_taxonomy_change, is_eval_row,
-                       label_distribution, split_eval, taxonomy_info, text_bucket, unknown_labels)
 from ..errors import DataError
-from .evaluation import evaluate_predictions
+from ..families.pipeline import CommentPipeline
+from ..families.registry import family_options, make_pipeline
+from ..labeled.datasets import (EVAL_SHARE, DatasetStore, apply_mapping, check_taxonomy_change, is_eval_row,
+                                label_distribution, split_eval, taxonomy_info, text_bucket, unknown_labels)
+from ..labeled.formats import read_labeled
+from ..labeled.seed import seed_split_path
+from ..schema import Example
+from ..taxonomy import Taxonomy, load_taxonomy
 from .comparison import compare
+from .evaluation import evaluate_predictions, summary_metrics
 from .gate import Decision, GatePolicy, decide
 from .promotion import pin_production, promote, settle_first_version, who
-from ..labeled.formats import read_labeled
-from ..families.pipeline import CommentPipeline
-from ..schema import Example
-from ..labeled.seed import seed_split_path
 from .store import COMPARISON_FILE, HELDOUT_FILE, ModelStore
-from ..taxonomy import Taxonomy, load_taxonomy
-from ..families.registry import family_options, make_pipeline
-from .training import _summary, fingerprint
+from .training import fingerprint
 
 SEED_DEV = "seed_dev"
 
@@ -187,11 +187,11 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
     cand_preds = _predict_groups(pipeline, groups)
     base_preds = _predict_groups(base, groups) if base is not None else None
     metrics_full = {g: evaluate_predictions(ex, cand_preds[g]) for g, ex in groups.items() if ex}
-    summary = _summary(metrics_full.get(SEED_DEV, {}))
+    summary = summary_metrics(metrics_full.get(SEED_DEV, {}))
     analyst = [e for g, ex in groups.items() if g != SEED_DEV for e in ex]
     if analyst:
         a_preds = [p for g in groups if g != SEED_DEV for p in cand_preds[g]]
-        summary.update({f"analyst_{k}": v for k, v in _summary(evaluate_predictions(analyst, a_preds)).items()})
+        summary.update({f"analyst_{k}": v for k, v in summary_metrics(evaluate_predictions(analyst, a_preds)).items()})
 
     meta = {
         "params": {"model_type": model_type, **opts},

@@ -3,22 +3,23 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from ..config import DEFAULT_MODEL_NAME, default_model_type
+from ..config import DEFAULT_MODEL_NAME, SHIPPED_MODEL_TYPE, default_model_type
 from ..errors import DataError
-from .evaluation import evaluate_predictions
-from .promotion import pin_production
-from ..labeled.formats import read_labeled
 from ..families.pipeline import CommentPipeline
 from ..families.registry import family_options, get_family, make_pipeline
-from ..schema import Example
+from ..labeled.datasets import label_distribution
+from ..labeled.formats import read_labeled
 from ..labeled.seed import seed_split_path
-from .store import ModelStore, parse_spec
+from ..schema import Example
 from ..taxonomy import Taxonomy, load_taxonomy
+from .evaluation import evaluate_predictions, summary_metrics
+from .promotion import pin_production
+from .store import ModelStore, parse_spec
+
 
 @dataclass
 class TrainingResult:
@@ -47,11 +48,6 @@ def load_examples(paths: Sequence[str | Path], *, labels: Sequence[str] | None =
         examples += ex
         errors += err
     return examples, errors
-
-
-def label_distribution(examples: Sequence[Example]) -> dict[str, Any]:
-    return {"sentiment": dict(Counter(e.sentiment for e in examples if e.sentiment)),
-            "touchpoints": dict(Counter(a.category for e in examples for a in e.aspects or []))}
 
 
 def with_encoder(model_type: str, params: dict[str, Any] | None, *, encoder: str | Path | None = None,
@@ -151,7 +147,7 @@ def train_model(train_paths: Sequence[str | Path], *, dev_path: str | Path | Non
                      "skipped_rows": len(errors), "label_distribution": label_distribution(examples),
                      "seconds": round(train_s, 2)},
         "dev": {"file": str(dev_path), "sha256": fingerprint([dev_path]), "rows": len(dev)} if dev_path else None,
-        "metrics": _summary(metrics),
+        "metrics": summary_metrics(metrics),
         "metrics_full": metrics,
         "taxonomy_version": taxonomy.version if taxonomy else None,
     }
@@ -191,18 +187,6 @@ def _promote_first(store: ModelStore, name: str, version: str, dev: list[Example
     return event, (None if event is not None else decision.failures)
 
 
-def _summary(m: dict[str, Any]) -> dict[str, float]:
-    out = {}
-    if "sentiment" in m:
-        out["sentiment_accuracy"] = round(m["sentiment"]["accuracy"], 4)
-        out["sentiment_macro_f1"] = round(m["sentiment"]["macro_f1"], 4)
-    if "touchpoints" in m:
-        out["touchpoint_micro_f1"] = round(m["touchpoints"]["micro"]["f1"], 4)
-        out["touchpoint_macro_f1"] = round(m["touchpoints"]["macro"]["f1"], 4)
-        out["pair_micro_f1"] = round(m["pairs"]["micro"]["f1"], 4)
-    return out
-
-
 def train_seed_model(*, store: ModelStore | None = None, name: str = DEFAULT_MODEL_NAME, model_type: str | None = None,
                      progress: Callable[[str], None] | None = None) -> TrainingResult:
     """The default touchpoint model: trained on the bundled seed train split, evaluated on its dev split.
@@ -215,13 +199,21 @@ def train_seed_model(*, store: ModelStore | None = None, name: str = DEFAULT_MOD
 def open_model(spec: str = DEFAULT_MODEL_NAME, *, store: ModelStore | None = None, build_default: bool = True,
                progress: Callable[[str], None] | None = None):
     """Load ``spec`` (``name``, ``name@version`` or ``name@alias``) from the store. The one place that builds
-    the default model: when ``spec`` names it, the store has no version of it and ``build_default``, it is
-    first trained from the bundled seed set (and promoted as its first version). Other names never are."""
+    the default model: when ``spec`` names it, the store has no version of it and ``build_default``, the
+    model shipped in the package is installed as its first version (when the configured default family is
+    the shipped one, :mod:`nlp.lifecycle.shipped`), else one is trained from the bundled seed set (and
+    promoted as its first version). Other names never are."""
     store = store if store is not None else ModelStore()
     name, _ = parse_spec(spec)
     if build_default and name == DEFAULT_MODEL_NAME and not store.versions(name):
-        if progress is not None:
-            progress(f"no '{name}' model in {store.root}: training it from the bundled CX seed set "
-                     "(one-off; progress below) ...")
-        train_seed_model(store=store, progress=progress)
+        installed = None
+        if default_model_type() == SHIPPED_MODEL_TYPE:  # the trained default ships in the package
+            from .shipped import install_shipped
+
+            installed = install_shipped(store, name=name, progress=progress)
+        if installed is None:
+            if progress is not None:
+                progress(f"no '{name}' model in {store.root}: training it from the bundled CX seed set "
+                         "(one-off; progress below) ...")
+            train_seed_model(store=store, progress=progress)
     return store.load(spec)

@@ -14,8 +14,8 @@ import spacy
 from spacy.attrs import IS_ALPHA, IS_PUNCT, IS_SPACE, LOWER
 from spacy.tokens import Doc
 
-from . import lemmatizer as _lemmatizer  # noqa: F401  (registers the spaCy factory)
 from ..schema import MAX_TEXT_CHARS
+from . import lemmatizer as _lemmatizer  # noqa: F401  (registers the spaCy factory)
 
 #: words that open a new clause anywhere in a sentence
 CONTRAST_ALWAYS = {

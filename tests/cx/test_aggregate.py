@@ -178,11 +178,14 @@ def test_partitioned_wave_classified_by_a_model(tmp_path, seed_model):
     assert_same_report(got, expected)
 
 
-def test_many_small_partitions(tmp_path):
-    """70 partitions of 6 answers: group sums are merged in several rounds; still the in-memory report."""
+def test_many_small_partitions(tmp_path, monkeypatch):
+    """15 partitions, group sums merged every 4: several merge rounds; still the in-memory report."""
+    import cx.aggregate
+
+    monkeypatch.setattr(cx.aggregate, "MERGE_EVERY", 4)
     raw = pd.read_csv(DEMO / "wave.csv", sep=";", dtype=str, keep_default_na=False, encoding="utf-8-sig")
-    parts = [raw.iloc[i:i + 6] for i in range(0, len(raw), 6)]
-    assert len(parts) == 70
+    parts = [raw.iloc[i:i + 28] for i in range(0, len(raw), 28)]
+    assert len(parts) == 15
     cfg = CONFIGS["mentions matrix, all waves, relative weights"]
     preds = [DEMO / "predictions.jsonl"]
     got = build_report_partitioned(parts, preds, cfg())

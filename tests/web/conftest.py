@@ -115,13 +115,16 @@ def analyst(client, keys) -> Web:
     return Web(client).login(keys.analyst)
 
 
+def _second_browser(app) -> TestClient:
+    """Another cookie jar on the running app (no second lifespan: one job worker per app)."""
+    return TestClient(app, base_url="https://testserver")
+
+
 @pytest.fixture
 def admin(app, keys) -> Web:
-    with TestClient(app, base_url="https://testserver") as c:
-        yield Web(c).login(keys.admin)
+    return Web(_second_browser(app)).login(keys.admin)
 
 
 @pytest.fixture
 def other(app, keys) -> Web:
-    with TestClient(app, base_url="https://testserver") as c:
-        yield Web(c).login(keys.other)
+    return Web(_second_browser(app)).login(keys.other)

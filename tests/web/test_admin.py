@@ -46,7 +46,7 @@ def test_training_from_the_corrections_is_a_job_with_a_status_page(admin, runs):
     r = admin.post("/models/train", {"name": "fake-model", "datasets": ds, "map": "delivery=product"})
     assert r.status_code == 303 and r.headers["location"].startswith("/models/train/")
     job_id = r.headers["location"].rsplit("/", 1)[1]
-    job = training_service(SimpleNamespace(app=admin.c.app)).wait(job_id, timeout=10)
+    job = training_service(SimpleNamespace(app=admin.c.app)).wait(job_id, timeout=30)
     assert job["status"] == "done", job
     assert runs[0]["datasets"] == [ds] and runs[0]["mapping"] == {"delivery": "product"}
     status = admin.get(r.headers["location"]).text
@@ -98,7 +98,7 @@ def test_adding_a_touchpoint_trains_a_version_with_the_extended_taxonomy(admin, 
     r = admin.post("/taxonomy", {"id": "warranty", "name_ru": "Гарантия", "name_en": "Warranty",
                                  "description_en": "Warranty repairs", "examples": "гарант, warrant"})
     assert r.status_code == 303
-    job = training_service(SimpleNamespace(app=admin.c.app)).wait(r.headers["location"].rsplit("/", 1)[1], timeout=10)
+    job = training_service(SimpleNamespace(app=admin.c.app)).wait(r.headers["location"].rsplit("/", 1)[1], timeout=30)
     assert job["status"] == "done", job
     tax = runs[-1]["taxonomy"]
     added = tax.get("warranty")

@@ -62,6 +62,11 @@ def test_drill_down_shows_the_comments_behind_a_count_with_the_evidence_marked(a
     assert len(marks) == 3
     assert all(m.lower().startswith(("сч", "invoice")) for m in marks)
     assert len(re.findall(r'<p class="text"', analyst.get(f"/waves/{wave}/comments?touchpoint_id=customer_service&polarity=negative").text)) == 0
+    report = analyst.get(f"/waves/{wave}/report").text
+    chips = dict((k, int(n)) for k, n in re.findall(r'comments\?sentiment=(\w+)">[^<]* (\d+)</a>', report))
+    assert sum(chips.values()) == 25 and set(chips) <= {"positive", "negative", "neutral", "mixed"}
+    for k, n in chips.items():
+        assert analyst.get(f"/waves/{wave}/comments?sentiment={k}").text.count('<p class="text"') == n
     risky = analyst.get(f"/waves/{wave}/comments?risk=switching").text
     assert len(re.findall(r'<p class="text"', risky)) == 2
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from nlp.errors import DataError
+from nlp.schema import SENTIMENTS
 
 from ...middleware import CSP_REPORT
 from ...services import reports as reports_svc
@@ -116,7 +118,9 @@ async def report_page(request: Request, wave_id: str, user: CurrentUser) -> Resp
         mc = matrix_chart(report, lang)
         if mc is not None:
             charts["matrix"] = script_json(mc)
+    sentiments = Counter(c.get("sentiment") for c in (report or {}).get("comments") or [] if c.get("sentiment"))
     return render(request, "report.html", {"wave": wave, "report": report, "filters": filters,
+                                           "sentiments": [(k, sentiments[k]) for k in SENTIMENTS if sentiments[k]],
                                            "choices": svc.filter_choices(data, tax), "charts": charts,
                                            "tp_name": lambda i: tax.name(i, lang)}, charts=True)
 

@@ -36,13 +36,13 @@ def test_quality_is_stored_with_the_version(seed_result):
 
 
 # -- the shipped default model: the fast + encoder ensemble (nlp.config.SHIPPED_MODEL_TYPE) ------------------
-# measured with onnx-int8 on an AVX2 CPU, the encoder's first 6 layers, clause vectors read in context (issue 13):
-# 0.755 / 0.826 / 0.649 / 0.846 (12 layers, clauses encoded alone, torch int8 on a VNNI CPU before: 0.755 / 0.824 /
-# 0.656 / 0.861)
-ENSEMBLE_TOUCHPOINT_MICRO_F1_FLOOR = 0.74
+# seed set v3, onnx-int8 on an AVX2 CPU, the encoder's first 6 layers, clause vectors read in context: measured
+# 0.744 / 0.823 / 0.643 / 0.857 on the 1,235 dev rows (on the 463 v2 dev rows 0.767 / 0.850 / 0.679; trained on v2:
+# 0.755 / 0.826 / 0.649 / 0.846)
+ENSEMBLE_TOUCHPOINT_MICRO_F1_FLOOR = 0.73
 ENSEMBLE_SENTIMENT_MACRO_F1_FLOOR = 0.80
-ENSEMBLE_PAIR_MICRO_F1_FLOOR = 0.63
-ENSEMBLE_POLARITY_ACCURACY_FLOOR = 0.83
+ENSEMBLE_PAIR_MICRO_F1_FLOOR = 0.62
+ENSEMBLE_POLARITY_ACCURACY_FLOOR = 0.84
 
 
 @pytest.fixture(scope="module")
@@ -65,13 +65,82 @@ def shipped_result(tmp_path_factory):
 def test_shipped_default_model_is_the_ensemble_and_meets_the_floors(shipped_result):
     m = shipped_result.metrics
     assert shipped_result.pipeline.model_type == "ensemble"
-    assert m["n"] >= 450
+    assert m["n"] >= 1200
     assert m["touchpoints"]["micro"]["f1"] >= ENSEMBLE_TOUCHPOINT_MICRO_F1_FLOOR
     assert m["sentiment"]["macro_f1"] >= ENSEMBLE_SENTIMENT_MACRO_F1_FLOOR
     assert m["pairs"]["micro"]["f1"] >= ENSEMBLE_PAIR_MICRO_F1_FLOOR
     assert m["polarity_given_gold"]["accuracy"] >= ENSEMBLE_POLARITY_ACCURACY_FLOOR
-    # lowest measured: customer_service 0.522 (the widest touchpoint, see docs/quality.md)
-    assert all(v["f1"] >= 0.50 for v in m["touchpoints"]["per_label"].values()), m["touchpoints"]["per_label"]
+    # lowest measured: customer_service 0.591 (the widest touchpoint, see docs/quality.md)
+    assert all(v["f1"] >= 0.55 for v in m["touchpoints"]["per_label"].values()), m["touchpoints"]["per_label"]
+    # the model shipped in the package (nlp/data/models) is what this training produces
+    from nlp.lifecycle.shipped import manifest
+
+    shipped = manifest()
+    assert shipped["model_type"] == "ensemble"
+    for k, v in shipped["metrics"].items():
+        assert abs(shipped_result.pipeline.meta["metrics"][k] - v) <= 0.01, (k, v)
+
+
+@pytest.fixture(scope="module")
+def installed_shipped(tmp_path_factory):
+    """The shipped model as a fresh install gets it: the store is empty, the default family is the shipped one."""
+    import nlp.lifecycle.training as training
+    from nlp.lifecycle.store import ModelStore
+
+    mp = pytest.MonkeyPatch()
+    mp.delenv("CXLENS_DEFAULT_MODEL_TYPE", raising=False)
+    mp.setenv("CXLENS_CACHE_DIR", str(tmp_path_factory.mktemp("cxcache")))
+
+    def no_training(**kw):
+        raise AssertionError("the shipped model is installed, not trained")
+
+    mp.setattr(training, "train_seed_model", no_training)
+    store = ModelStore(tmp_path_factory.mktemp("fresh"))
+    messages: list[str] = []
+    try:
+        yield training.open_model(store=store, progress=messages.append), store, messages
+    finally:
+        mp.undo()
+
+
+def test_a_fresh_install_serves_the_shipped_model_which_meets_the_floors(installed_shipped):
+    from nlp.labeled.formats import read_labeled
+    from nlp.labeled.seed import seed_split_path
+    from nlp.lifecycle.evaluation import evaluate_predictions
+    from nlp.lifecycle.shipped import verify
+
+    pipe, store, messages = installed_shipped
+    man = verify()  # the file is the one its manifest describes (sha256)
+    assert (pipe.name, pipe.version, pipe.model_type) == ("cx-touchpoints", "1", "ensemble")
+    assert store.resolve("cx-touchpoints") == ("cx-touchpoints", "1")
+    assert pipe.meta["shipped"]["sha256"] == man["sha256"] and "installed the shipped" in messages[-1]
+    assert [e["action"] for e in store.history("cx-touchpoints")] == ["promote"]
+    dev, _ = read_labeled(seed_split_path("dev"))
+    m = evaluate_predictions(dev, pipe.predict([{"id": e.id, "text": e.text, "lang": e.lang} for e in dev]),
+                             pipeline=pipe)
+    assert m["n"] >= 1200
+    assert m["touchpoints"]["micro"]["f1"] >= ENSEMBLE_TOUCHPOINT_MICRO_F1_FLOOR
+    assert m["sentiment"]["macro_f1"] >= ENSEMBLE_SENTIMENT_MACRO_F1_FLOOR
+    assert m["pairs"]["micro"]["f1"] >= ENSEMBLE_PAIR_MICRO_F1_FLOOR
+    assert m["polarity_given_gold"]["accuracy"] >= ENSEMBLE_POLARITY_ACCURACY_FLOOR
+    assert abs(m["touchpoints"]["micro"]["f1"] - man["metrics"]["touchpoint_micro_f1"]) <= 0.01  # as built
+
+
+def test_a_changed_shipped_file_is_not_installed(tmp_path, monkeypatch):
+    import shutil
+
+    from nlp.lifecycle import shipped
+    from nlp.lifecycle.store import ModelStore
+
+    fake = tmp_path / "cx-touchpoints"
+    shutil.copytree(shipped.shipped_dir(), fake)
+    with open(fake / "model.joblib", "ab") as fh:
+        fh.write(b"tampered")
+    monkeypatch.setattr(shipped, "shipped_dir", lambda name="cx-touchpoints": fake)
+    said: list[str] = []
+    store = ModelStore(tmp_path / "models")
+    assert shipped.install_shipped(store, progress=said.append) is None
+    assert store.versions("cx-touchpoints") == [] and "sha256" in said[0]
 
 
 @pytest.mark.slow

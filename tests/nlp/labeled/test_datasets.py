@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from api.cli import main
-from nlp.labeled.datasets import (DatasetStore, apply_mapping, check_taxonomy_change, detect_format, is_eval_row,
-                          parse_mapping, read_labeled_file, record_feedback, split_eval)
+from nlp.labeled.datasets import (DatasetStore, apply_mapping, check_taxonomy_change, detect_labeled_format,
+                                 is_eval_row, parse_mapping, read_labeled_file, record_feedback, split_eval)
 from nlp.errors import DataError
 from nlp.schema import Aspect, Example
 from nlp.taxonomy import load_taxonomy
@@ -71,7 +71,7 @@ def test_xlsx_same_columns_as_csv(tmp_path):
     ws.append([101, "Повтор", "neutral", "-"])
     path = tmp_path / "labels.xlsx"
     wb.save(path)
-    assert detect_format(path) == "xlsx"
+    assert detect_labeled_format(path) == "xlsx"
     ex, err = read_labeled_file(path, labels=IDS)
     assert _summary(ex) == [("101", "negative", [("billing", "negative", None, None)]),
                             ("102", "positive", [("delivery", "positive", None, None)])]
@@ -80,7 +80,7 @@ def test_xlsx_same_columns_as_csv(tmp_path):
 
 def test_label_studio_export_mapping():
     path = FIX / "labelstudio_export.json"
-    assert detect_format(path) == "labelstudio"
+    assert detect_labeled_format(path) == "labelstudio"
     ex, err = read_labeled_file(path, labels=IDS)
     assert _summary(ex) == [
         # span labels 'touchpoint:polarity', and a span label + per-region polarity choice (same region id)
@@ -99,7 +99,7 @@ def test_label_studio_export_mapping():
 
 def test_argilla_v2_export_mapping():
     path = FIX / "argilla_export.json"
-    assert detect_format(path) == "argilla"
+    assert detect_labeled_format(path) == "argilla"
     ex, err = read_labeled_file(path, labels=IDS)
     assert _summary(ex) == [
         ("rec-1", "positive", [("tech_support", "positive", None, None)]),  # 2 of 3 annotators said positive
