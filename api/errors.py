@@ -230,6 +230,8 @@ DOMAIN_STATUS: tuple[tuple[type[CxlensError], int], ...] = (
 
 
 def domain_status(exc: CxlensError) -> int:
+    if exc.code == "database_unavailable":  # api.db.DatabaseError (api.db imports this module's layer)
+        return 503
     for cls, status in DOMAIN_STATUS:
         if isinstance(exc, cls):
             return status

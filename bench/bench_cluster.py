@@ -78,16 +78,19 @@ class RssSampler:
     def watch(self, pid: int, role: str) -> None:
         self.roots[pid] = role
 
-    def _role(self, p, root_role: str) -> str:
+    @staticmethod
+    def _child_role(p, root, root_role: str) -> str:
+        """A child of a run's root process: a forked ``--jobs`` worker (same command line as its parent), a
+        LocalCluster / ``dask worker`` worker process (multiprocessing spawn), or another helper."""
         try:
-            cmd = " ".join(p.cmdline())
+            cmd, root_cmd = p.cmdline(), root.cmdline()
         except Exception:  # noqa: BLE001
-            return root_role
-        for key, role in (("dask_worker", "worker"), ("dask worker", "worker"), ("spawn_main", "worker"),
-                          ("nanny", "nanny"), ("scheduler", "scheduler"), ("fork", "forked worker")):
-            if key in cmd:
-                return role if root_role not in ("worker", "scheduler") else root_role
-        return root_role
+            return "child"
+        if cmd == root_cmd:
+            return "forked worker"
+        if any("spawn_main" in c or "forkserver" in c for c in cmd):
+            return "worker"
+        return "child" if root_role != "nanny" else "worker"
 
     def _run(self) -> None:
         import psutil
@@ -104,7 +107,10 @@ class RssSampler:
                         rss = p.memory_info().rss
                     except psutil.Error:
                         continue
-                    e = self.peaks.setdefault(p.pid, {"pid": p.pid, "role": r or self._role(p, role), "peak_mb": 0.0})
+                    if p.pid not in self.peaks:
+                        self.peaks[p.pid] = {"pid": p.pid, "role": r or self._child_role(p, root, role),
+                                             "peak_mb": 0.0}
+                    e = self.peaks[p.pid]
                     e["peak_mb"] = max(e["peak_mb"], rss / 2**20)
             self._stop.wait(self.interval)
 
@@ -229,7 +235,7 @@ def main() -> int:
             outs["tcp"] = tmp / "tcp"
             runs["tcp"] = timed(cxlens("predict", str(parts), "--cluster", address, "--out", str(outs["tcp"]),
                                        "--chunk-rows", str(args.chunk_rows), *common), env,
-                                extra_roots={p.pid: ("scheduler" if i == 0 else "worker") for i, p in enumerate(procs)})
+                                extra_roots={p.pid: ("scheduler" if i == 0 else "nanny") for i, p in enumerate(procs)})
             runs["tcp"]["cluster_start_seconds"] = round(started, 2)
         finally:
             stop(procs)

@@ -1,6 +1,6 @@
 """The bundled demo wave (cx/data/demo/): load it, classify it, write its report in every format.
 
-Used by ``cxlens demo`` (api/cli.py), notebooks/report_walkthrough.ipynb and bench/screenshot_report.sh.
+Used by ``cxlens demo`` (api/cli/demo.py), notebooks/report_walkthrough.ipynb and bench/screenshot_report.sh.
 """
 from __future__ import annotations
 

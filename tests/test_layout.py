@@ -28,9 +28,11 @@ def _imports() -> dict[str, set[str]]:
                     if node.level:
                         base = parts if is_pkg else parts[:-1]
                         base = base[: len(base) - (node.level - 1)]
-                        targets.add(".".join(base + ([node.module] if node.module else [])))
+                        target = ".".join(base + ([node.module] if node.module else []))
                     else:
-                        targets.add(node.module or "")
+                        target = node.module or ""
+                    targets.add(target)
+                    targets.update(f"{target}.{a.name}" for a in node.names)  # ``from .. import lifecycle``
                 elif isinstance(node, ast.Import):
                     targets.update(a.name for a in node.names)
             out[mod] = targets

@@ -19,9 +19,11 @@ def register(sub: Any) -> None:
         description="Survey answers (CSV/XLSX/JSONL) + touchpoint predictions -> NPS/CSAT/CES with CIs, "
                     "importance x performance matrix, traffic lights, strengths and weaknesses with quotes, "
                     "interview shortlist, risks and trends. See docs/reports.md.")
-    p.add_argument("answers", help="survey wave: CSV (UTF-8/cp1251, ';' or ','), XLSX or JSONL")
+    p.add_argument("answers", help="survey wave: CSV (UTF-8/cp1251, ';' or ','), XLSX, JSONL or Parquet; a directory "
+                                   "or glob of wave files is reported from per-partition aggregates (docs/scaling.md)")
     p.add_argument("--predictions", metavar="P.jsonl",
-                   help="prediction rows (ids = answer ids); without it the model classifies the comments")
+                   help="prediction rows (JSONL / Parquet, or a `cxlens predict --cluster` directory; ids = answer "
+                        "ids); without it the model classifies the comments")
     p.add_argument("--config", metavar="C.yaml", help="report config (columns, scales, thresholds); docs/reports.md")
     p.add_argument("--model", default=DEFAULT_MODEL_NAME, help="model name[@version] when no --predictions "
                    f"(default {DEFAULT_MODEL_NAME}; trained from the seed set on first use)")
@@ -87,12 +89,14 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_report(args: argparse.Namespace) -> int:
-    from cx.render import output_format, write_report
+    from cx.render import output_format
     from cx.report import build_report
     from cx.waves import read_predictions, read_wave
 
     outs = [(output_format(o), o) for o in args.out]
     cfg = load_config(args.config, overrides=_overrides(args))
+    if _partitioned(args):
+        return _write(_partitioned_report(args, cfg), outs)
     answers, errors = read_wave(args.answers, cfg)
     if args.predictions:
         preds, perrs = read_predictions(args.predictions)
@@ -108,6 +112,12 @@ def run_report(args: argparse.Namespace) -> int:
     report = build_report(answers, preds, cfg, data_errors=errors, source=str(args.answers), model=model)
     if errors:
         print(f"cxlens: {len(errors)} data problem(s) reported and excluded; first: {errors[0]}", file=sys.stderr)
+    return _write(report, outs)
+
+
+def _write(report: dict, outs: list) -> int:
+    from cx.render import write_report
+
     for w in report["warnings"]:
         print(f"cxlens: warning: {w}", file=sys.stderr)
     for fmt, dest in outs:
@@ -117,3 +127,25 @@ def run_report(args: argparse.Namespace) -> int:
         for p in written:
             print(f"cxlens: wrote {p}", file=sys.stderr)
     return 0
+
+
+def _partitioned(args: argparse.Namespace) -> bool:
+    from pathlib import Path
+
+    from cx.aggregate import is_partitioned_wave
+
+    return is_partitioned_wave(args.answers) or bool(args.predictions and Path(args.predictions).is_dir())
+
+
+def _partitioned_report(args: argparse.Namespace, cfg) -> dict:
+    """A wave in partitions and/or partitioned predictions: :func:`cx.aggregate.report_from_partitions`."""
+    from cx.aggregate import report_from_partitions
+
+    message(f"building the report from the partitions of {args.answers}")
+    report = report_from_partitions(args.answers, args.predictions, cfg, open_pipeline=lambda: open_model(args),
+                                    source=str(args.answers))
+    errs = report["data_errors"]
+    if errs["count"]:
+        print(f"cxlens: {errs['count']} data problem(s) reported and excluded; first: {errs['first'][0]['message']}",
+              file=sys.stderr)
+    return report

@@ -19,17 +19,21 @@ from typing import Any, Callable
 from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 
-from nlp.errors import DataError
+from nlp.errors import CxlensError, DataError
 from nlp.labeled.datasets import FORMATS, DatasetStore, parse_mapping
 from nlp.lifecycle.store import ModelStore
 
 from ..errors import Conflict, Forbidden, NotFound, scrub_paths
 from ..models_db import TrainingJobRow, utcnow
 from .auth import Principal
+from .jobs import ACTIVE
 
 log = logging.getLogger("cxlens.api.training")
 
-ACTIVE = ("queued", "running")
+class LeaseLost(CxlensError):
+    """This worker no longer owns the training job (another took it over): the run stops without saving."""
+
+    code = "lease_lost"
 
 
 def _iso(t) -> str | None:
@@ -43,7 +47,7 @@ def job_view(row: TrainingJobRow) -> dict[str, Any]:
     return {"id": row.id, "status": row.status, "options": json.loads(row.options or "{}"), "by": row.by,
             "created_at": _iso(row.created_at), "started_at": _iso(row.started_at),
             "finished_at": _iso(row.finished_at), "attempts": row.attempts, "note": row.note,
-            "result": json.loads(row.result) if row.result else None, "error": row.error,
+            "result": json.loads(row.result) if row.result else None, "error": scrub_paths(row.error),
             "progress": json.loads(row.progress) if row.progress else None}
 
 
@@ -167,6 +171,7 @@ class TrainingService:
         for spec in options.get("datasets") or []:
             self.datasets.resolve(spec)  # unknown dataset: 422 now, not a failed job later
         parse_mapping(options.get("map"))
+        self._check_options(options)
         with self.factory() as s:
             row = TrainingJobRow(status="queued", options=json.dumps(options, ensure_ascii=False), by=by,
                                  owner_key_id=owner, attempts=0)
@@ -175,6 +180,28 @@ class TrainingService:
             view = job_view(row)
         self.wake()
         return view
+
+    def _check_options(self, options: dict[str, Any]) -> None:
+        """What would only fail inside the job: the taxonomy and the pipeline options (422 now instead)."""
+        from nlp.config import default_model_type
+        from nlp.families.registry import make_pipeline
+        from nlp.taxonomy import Taxonomy
+
+        if options.get("taxonomy"):
+            Taxonomy.from_dict(options["taxonomy"], source="request taxonomy")
+        family = options.get("model_type")
+        if family is None:
+            try:
+                family = self.store.meta(*self.store.resolve(options.get("name") or ""))["model_type"]
+            except Exception:  # noqa: BLE001 - no production version: the server's default family
+                family = default_model_type()
+        try:
+            make_pipeline(family, **dict(options.get("params") or {}))
+        except TypeError as e:
+            bad = re.search(r"argument '([^']+)'", str(e))
+            raise DataError("unknown pipeline option", field="params",
+                            expected=f"options of the '{family}' family (docs/retraining.md)",
+                            found=bad.group(1) if bad else str(e)) from None
 
     def get_job(self, job_id: str) -> dict[str, Any]:
         with self.factory() as s:
@@ -217,13 +244,15 @@ class TrainingService:
         if attempts > 1:
             worker.update_owned(TrainingJobRow, job_id, note=f"attempt {attempts - 1} was interrupted (the process "
                                 f"running it stopped); attempt {attempts} runs it again", progress=None)
-        done = self._saved_version(opts["name"], job_id)
+        done = self._saved_version(opts["name"], job_id, promote_requested=bool(opts.get("promote")))
         if done is not None:
             result = self._result_of(opts["name"], done)
         else:
             def on_progress(snapshot: dict[str, Any]) -> None:  # about once a second (CallbackSink)
                 worker.check_stop()  # a stopping service hands the job back; it runs again later
-                worker.update_owned(TrainingJobRow, job_id, progress=json.dumps(snapshot, default=str))
+                if not worker.update_owned(TrainingJobRow, job_id, progress=json.dumps(snapshot, default=str)):
+                    # the lease was lost (another worker took the job over): stop before saving or promoting
+                    raise LeaseLost(f"training job {job_id} was taken over by another worker")
 
             policy = GatePolicy(**{k: opts[k] for k in ("tolerance", "min_support", "require_significance")
                                    if opts.get(k) is not None})
@@ -245,16 +274,32 @@ class TrainingService:
         worker.update_owned(TrainingJobRow, job_id, status="done", finished_at=utcnow(), worker_id=None,
                             result=json.dumps(result, ensure_ascii=False, default=str))
 
-    def _saved_version(self, name: str, job_id: str) -> str | None:
-        """The complete version an earlier attempt of ``job_id`` saved (a half-written one is marked)."""
+    def _saved_version(self, name: str, job_id: str, *, promote_requested: bool = False) -> str | None:
+        """The complete version an earlier attempt of ``job_id`` saved; a half-written one is marked abandoned.
+        Complete = the gate decided on it and what followed the decision was recorded: for a first version
+        its promotion or refusal, for a candidate whose promotion was asked for the promotion (made now when
+        the gate passed and the attempt died before it)."""
+        from nlp.errors import PromotionRefused
+        from nlp.lifecycle.promotion import promote
+
         store = self.store
         for v in reversed(store.versions(name) if name else []):
             meta = store.meta(name, v)
             if (meta.get("training") or {}).get("job_id") != job_id or meta.get("abandoned"):
                 continue
-            if "gate" in meta:
+            recorded = any(e.get("version") == v for e in store.history(name))
+            production = store.aliases(name).get("production")
+            if "gate" in meta and (recorded or (production is not None and not promote_requested)):
                 return v
-            reason = f"training job {job_id} was interrupted before the gate decided on this version; the job ran again"
+            if "gate" in meta and production is not None and promote_requested:
+                if meta["gate"].get("passed"):
+                    try:
+                        promote(store, f"{name}@{v}", by="cxlens", reason=f"training job {job_id} (recovered)",
+                                dataset_store=self.datasets)
+                    except PromotionRefused:
+                        pass  # the candidate stays a candidate, as a refused promote_if_passed leaves it
+                return v
+            reason = f"training job {job_id} was interrupted before this version was settled; the job ran again"
             store.update_meta(name, v, {"abandoned": reason})
             from nlp.lifecycle.promotion import now
 
@@ -308,7 +353,9 @@ class TrainingService:
         return cmp
 
     def history(self, name: str) -> list[dict[str, Any]]:
-        self.store.resolve(name)
+        """Promotions, refusals, rollbacks (also of a model that serves nothing: its first was refused)."""
+        if not self.store.versions(name):
+            self.store.resolve(name)  # the store's "no model named ..." error
         return self.store.history(name)
 
 

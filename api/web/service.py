@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from nlp.errors import DataError
 from nlp.schema import SENTIMENTS, document_from_dict
 
-from ..errors import NotFound, scrub_paths
+from ..errors import scrub_paths
 from ..models_db import Job, Report, utcnow
 from ..services import jobs as jobs_svc
 from ..services import reports as reports_svc
@@ -366,6 +366,16 @@ def highlight(text: str, touchpoints: list[dict]) -> list[tuple[str, str | None,
     return out
 
 
+def scoped_comments(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """The report's comments that its counts describe: with ``scope: latest`` (the default) the sections
+    describe the newest wave while ``comments`` lists every wave."""
+    meta = report.get("meta") or {}
+    comments = report.get("comments") or []
+    if meta.get("scope") == "latest" and meta.get("current_wave") is not None:
+        return [c for c in comments if c.get("wave") == meta["current_wave"]]
+    return comments
+
+
 def drill(data: WaveData, report: dict[str, Any], *, touchpoint: str | None = None, polarity: str | None = None,
           sentiment: str | None = None, risk: str | None = None, company: str | None = None,
           contact: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
@@ -375,7 +385,7 @@ def drill(data: WaveData, report: dict[str, Any], *, touchpoint: str | None = No
     if sentiment is not None and sentiment not in SENTIMENTS:
         raise DataError("unknown sentiment", field="sentiment", expected="|".join(SENTIMENTS), found=sentiment)
     out = []
-    for c in report.get("comments") or []:
+    for c in scoped_comments(report):
         p = data.predictions.get(str(c.get("id"))) or {}
         tps = p.get("touchpoints") or []
         if touchpoint and not any(t.get("touchpoint") == touchpoint and (polarity is None or t.get("polarity") == polarity)
@@ -517,6 +527,3 @@ def _scrub(text: str, wave: Wave) -> str:
 def _error_dict(e: DataError, wave: Wave) -> dict[str, Any]:
     return {"row": e.row, "field": e.field, "message": _scrub(str(e), wave)}
 
-
-def not_found(kind: str, ident: str) -> NotFound:
-    return NotFound(f"no {kind} {ident!r}", code=f"{kind}_not_found")

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from nlp.errors import DataError
 
-OUT_FORMATS = {".json": "json", ".html": "html", ".htm": "html", ".xlsx": "xlsx", ".csv": "csv"}
+OUT_FORMATS = {".json": "json", ".html": "html", ".htm": "html", ".xlsx": "xlsx", ".csv": "csv",
+               ".parquet": "parquet"}
 
 
 def output_format(dest: str) -> str:
@@ -28,11 +29,12 @@ def _csv_section(path: Path) -> tuple[str | None, Path | None]:
     """(section named by the file name, or None) and the sibling labels path for a plain report.csv."""
     from .csv import SECTIONS
 
-    stem = path.name[: -len(".csv")]
+    suffix = path.suffix  # .csv or .parquet
+    stem = path.name[: -len(suffix)]
     for sec in SECTIONS:
         if stem == sec or stem.endswith(f".{sec}") or stem.endswith(f"_{sec}") or stem.endswith(f"-{sec}"):
             return sec, None
-    return None, path.with_name(f"{stem}.labels.csv")
+    return None, path.with_name(f"{stem}.labels{suffix}")
 
 
 def write_report(report: dict, fmt: str, dest: str) -> list[str]:
@@ -59,6 +61,16 @@ def write_report(report: dict, fmt: str, dest: str) -> list[str]:
 
         write_xlsx(report, dest)
         return [dest]
+    if fmt == "parquet":  # like CSV: a section named by the file name, else the shortlist + NAME.labels.parquet
+        from .parquet import write_parquet
+
+        section, labels_path = _csv_section(Path(dest))
+        if section:
+            write_parquet(report, dest, section=section)
+            return [dest]
+        write_parquet(report, dest, section="shortlist")
+        write_parquet(report, labels_path, section="labels")
+        return [dest, str(labels_path)]
     from .csv import write_csv
 
     section, labels_path = _csv_section(Path(dest))

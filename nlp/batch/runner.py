@@ -103,16 +103,15 @@ def open_client(spec: "str | Any") -> Iterator[Any]:
 # ---------------------------------------------------------------------------------------------------- model
 def resolve_model(spec: str, models_dir: str | Path | None = None) -> ModelRef:
     """Pin SPEC to name@version (an alias moving during a run cannot mix versions); the default model is
-    trained from the seed set first when the store has none (as ``cxlens predict``)."""
+    installed or trained first when the store has none (:func:`nlp.lifecycle.training.open_model`, as
+    ``cxlens predict``)."""
     from ..lifecycle.store import ModelStore, parse_spec
+    from ..lifecycle.training import open_model
 
     store = ModelStore(models_dir)
     name, _ = parse_spec(spec)
     if name == DEFAULT_MODEL_NAME and not store.versions(name):
-        from ..lifecycle.training import train_seed_model
-
-        _say(f"no '{name}' model in {store.root}: training it from the bundled seed set (one-off)")
-        train_seed_model(store=store, progress=_say)
+        open_model(spec, store=store, progress=_say)
     name, version = store.resolve(spec)
     return ModelRef(store=str(Path(store.root).resolve()), name=name, version=version)
 

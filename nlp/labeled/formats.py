@@ -468,11 +468,17 @@ def _prediction_record(row: Mapping[str, Any]) -> dict[str, Any]:
     sent = row.get("sentiment")
     if sent is not None and (not isinstance(sent, dict) or set(sent) - {"label", "scores"}):
         extra["sentiment"], sent = sent, None
+    model = row.get("model")
+    if model is not None and (not isinstance(model, dict) or set(model) - {"name", "version"}):
+        extra["model"], model = model, None
+    warnings = row.get("warnings")
+    if warnings is not None and not (isinstance(warnings, list) and all(isinstance(w, str) for w in warnings)):
+        extra["warnings"], warnings = warnings, None
     return {
         "id": None if row.get("id") is None else str(row["id"]), "lang": row.get("lang"),
         "sentiment": None if sent is None else
         {"label": sent.get("label"), "scores": list((sent.get("scores") or {}).items())},
-        "touchpoints": tps, "model": row.get("model"), "warnings": row.get("warnings"),
+        "touchpoints": tps, "model": model, "warnings": warnings,
         "text": row.get("text"),
         "input_json": json.dumps(row["input"], ensure_ascii=False) if "input" in row else None,
         "extra_json": json.dumps(extra, ensure_ascii=False) if extra else None,
@@ -486,8 +492,9 @@ def _prediction_row(rec: Mapping[str, Any]) -> dict[str, Any]:
     row["sentiment"] = extra.pop("sentiment") if "sentiment" in extra else (
         None if sent is None else {"label": sent["label"], "scores": dict(sent["scores"] or [])})
     row["touchpoints"] = extra.pop("touchpoints") if "touchpoints" in extra else rec.get("touchpoints") or []
-    row["model"] = rec.get("model")
-    row["warnings"] = rec.get("warnings") if rec.get("warnings") is not None else []
+    row["model"] = extra.pop("model") if "model" in extra else rec.get("model")
+    row["warnings"] = extra.pop("warnings") if "warnings" in extra else \
+        (rec.get("warnings") if rec.get("warnings") is not None else [])
     if rec.get("text") is not None:
         row["text"] = rec["text"]
     if rec.get("input_json") is not None:

@@ -151,12 +151,17 @@ def source_round(path: Path) -> int:
 
 def split_batch(round_no: int) -> int:
     """Rounds 1 and 2 were split together (the v2 split); every later round is split on its own. Ids are
-    numbered batch after batch, so adding rows never changes an existing row's id; the split of a row is
-    kept in :data:`SPLITS_FILE`, so neither new rows nor label corrections move a row between train and dev."""
+    numbered batch after batch, so rows added as a new round file never change an existing row's id (rows
+    added to an existing round renumber that round and the later ones: add rows as a new round); the split
+    of a row is kept in :data:`SPLITS_FILE`, so neither new rows nor label corrections move a row between
+    train and dev."""
     return 1 if round_no <= 2 else round_no - 1
 
 
-def build(source_dir: Path = SOURCE_DIR, out_dir: Path = SEED_DIR) -> dict[str, Any]:
+def build(source_dir: Path = SOURCE_DIR, out_dir: Path = SEED_DIR, *, write_splits: bool = True) -> dict[str, Any]:
+    """Validate the sources and write ``train.jsonl`` / ``dev.jsonl`` into ``out_dir``; new rows' splits are
+    added to ``source_dir/splits.tsv`` (unless ``write_splits`` is false: then they are only counted in the
+    result's ``new_splits``)."""
     labels = set(load_taxonomy().ids)
     batches: dict[int, list[dict]] = {}
     errors: list[DataError] = []
@@ -167,6 +172,7 @@ def build(source_dir: Path = SOURCE_DIR, out_dir: Path = SEED_DIR) -> dict[str, 
     if errors:
         raise DataError(f"{len(errors)} bad rows in the seed sources; first: {errors[0]}")
     assigned = read_assigned(source_dir / SPLITS_FILE)
+    new_splits = 0
     seen: set[str] = set()
     counters: Counter = Counter()
     unique, train, dev = [], [], []
@@ -183,6 +189,7 @@ def build(source_dir: Path = SOURCE_DIR, out_dir: Path = SEED_DIR) -> dict[str, 
         # a row keeps the split it was first given (a later label correction never moves it); new rows
         # are split by the stratified rule among themselves
         fresh = [r for r in rows if text_key(r["text"]) not in assigned]
+        new_splits += len(fresh)
         tr, dv = split_rows(fresh)
         for part, name in ((tr, "train"), (dv, "dev")):
             for r in part:
@@ -201,9 +208,10 @@ def build(source_dir: Path = SOURCE_DIR, out_dir: Path = SEED_DIR) -> dict[str, 
     live = {text_key(r["text"]) for r in unique}
     splits = "".join(f"{k}\t{v}\n" for k, v in sorted(assigned.items()) if k in live)
     splits_path = source_dir / SPLITS_FILE
-    if not splits_path.exists() or splits_path.read_text(encoding="utf-8") != splits:  # new rows got a split
+    changed = not splits_path.exists() or splits_path.read_text(encoding="utf-8") != splits
+    if changed and write_splits:  # new rows got a split
         splits_path.write_text(splits, encoding="utf-8")
-    return {"all": stats(unique), "train": len(train), "dev": len(dev)}
+    return {"all": stats(unique), "train": len(train), "dev": len(dev), "new_splits": new_splits}
 
 
 def text_key(text: str) -> str:

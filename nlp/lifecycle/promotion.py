@@ -52,7 +52,7 @@ def promote(store, spec: str, *, force: bool = False, reason: str | None = None,
         raise DataError("a forced promotion needs a reason", field="--reason", expected="--reason \"why\"", found=None)
     name, version = store.resolve(spec)
     current = production_version(store, name)
-    if current is None:
+    if current is None and not store.history(name):  # a store from before explicit promotion serves its latest
         versions = store.versions(name)
         current = versions[-1] if versions and versions[-1] != version else None
     if current == version:
@@ -130,7 +130,13 @@ def rollback(store, name: str, *, to: str | None = None, by: str | None = None, 
     versions = store.versions(name)
     if not versions:
         raise ModelNotFoundError(f"no model named '{name}' in {store.root}")
-    current = production_version(store, name) or versions[-1]
+    current = production_version(store, name)
+    if current is None:
+        if store.history(name):  # nothing is served on purpose (a refused first version): nothing to roll back
+            raise DataError(f"model '{name}' has no production version to roll back from; promote a version "
+                            f"with `cxlens models promote {name}@VERSION`", field="name", expected="a served model",
+                            found=name)
+        current = versions[-1]  # a store from before explicit promotion serves its latest
     if to is None:
         target = None
         for ev in reversed(store.history(name)):

@@ -29,6 +29,7 @@ from typing import Any, Callable
 
 from ..config import DEFAULT_MODEL_NAME, SHIPPED_MODEL_TYPE
 from ..errors import CxlensError
+from ..locks import dir_lock
 from .store import META_FILE, MODEL_FILE, ModelStore, library_versions
 
 MANIFEST_FILE = "MANIFEST.json"
@@ -65,8 +66,9 @@ def verify(name: str = DEFAULT_MODEL_NAME) -> dict[str, Any]:
 
 def install_shipped(store: ModelStore, *, name: str = DEFAULT_MODEL_NAME,
                     progress: Callable[[str], None] | None = None) -> str | None:
-    """Install the shipped model as the first version of ``name`` (promoted); None when there is none to
-    install or it cannot be used here (the reason goes to ``progress``): the caller then trains one."""
+    """Install the shipped model as the first version of ``name`` (promoted) and return its version (the
+    existing one when another process installed it first); None when there is none to install or it cannot
+    be used here (the reason goes to ``progress``): the caller then trains one."""
     import joblib
 
     from ..compat import install_legacy_modules
@@ -85,14 +87,16 @@ def install_shipped(store: ModelStore, *, name: str = DEFAULT_MODEL_NAME,
     keep = {k: meta[k] for k in ("params", "training", "dev", "metrics", "metrics_full", "taxonomy_version") if k in meta}
     keep["shipped"] = {"sha256": man["sha256"], "built": man.get("built"), "built_with": man.get("libraries"),
                        "source": f"nlp/data/models/{name}/{MODEL_FILE}"}
-    if store.versions(name):  # someone else installed or trained it meanwhile
-        return None
-    version = store.save(pipeline, name, meta=keep)
-    event = {"action": "promote", "version": version, "from": None, "at": now(), "by": "cxlens",
-             "reason": "the shipped default model (its quality floors are tested on every build)", "forced": False,
-             "gate": {"passed": True, "failures": [], "checked": ["shipped: tests/nlp/families/test_quality.py"]}}
-    store.record_event(name, event, production=version, meta_patch={"promotion": event, "promotions": [event]})
-    write_card(store, name, version)
+    with dir_lock(store.root):  # two processes starting on an empty store install it once
+        if store.versions(name):  # another process installed (or trained) it meanwhile
+            return store.versions(name)[0]
+        version = store.save(pipeline, name, meta=keep)
+        event = {"action": "promote", "version": version, "from": None, "at": now(), "by": "cxlens",
+                 "reason": "the shipped default model (its quality floors are tested on every build)",
+                 "forced": False,
+                 "gate": {"passed": True, "failures": [], "checked": ["shipped: tests/nlp/families/test_quality.py"]}}
+        store.record_event(name, event, production=version, meta_patch={"promotion": event, "promotions": [event]})
+        write_card(store, name, version)
     say(f"installed the shipped '{name}' model ({man['model_type']}; seed dev touchpoint micro-F1 "
         f"{man['metrics'].get('touchpoint_micro_f1')}) as {name}@{version}")
     return version

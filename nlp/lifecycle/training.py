@@ -211,7 +211,7 @@ def open_model(spec: str = DEFAULT_MODEL_NAME, *, store: ModelStore | None = Non
             from .shipped import install_shipped
 
             installed = install_shipped(store, name=name, progress=progress)
-        if installed is None:
+        if installed is None and not store.versions(name):
             if progress is not None:
                 progress(f"no '{name}' model in {store.root}: training it from the bundled CX seed set "
                          "(one-off; progress below) ...")

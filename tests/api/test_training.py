@@ -194,3 +194,19 @@ def test_train_gate_promote_swap_rollback(real):
     assert client.get("/v1/models/cx/9/card", headers=admin).status_code == 404
     r = client.get("/v1/models/train", headers=admin)
     assert [j["result"]["version"] for j in r.json()] == ["2", "1"]
+
+
+def test_training_options_that_would_only_fail_in_the_job_are_refused_at_submit(real):
+    client, keys, app = real
+    admin = keys.h(keys.admin)
+    r = client.post("/v1/datasets", files={"file": ("acme.jsonl", _rows(40), "application/json")},
+                    data={"name": "acme"}, headers=admin)
+    assert r.status_code == 200
+    base = {"name": "cx", "datasets": ["acme"]}
+    r = client.post("/v1/models/train", json={**base, "params": {"bogus": 1}}, headers=admin)
+    assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_data"
+    assert "params" in str(r.json()["error"]["details"]) and "bogus" in r.json()["error"]["message"]
+    r = client.post("/v1/models/train", json={**base, "taxonomy": {"version": "x", "touchpoints": "nope"}},
+                    headers=admin)
+    assert r.status_code == 422
+    assert client.get("/v1/models/train", headers=admin).json() == []  # nothing was queued

@@ -28,19 +28,21 @@ ROWS = [
      "touchpoints": [{"touchpoint": "delivery", "polarity": "positive", "confidence": 1.0, "evidence": None,
                       "extra_key": "kept"}],
      "model": {"name": "m", "version": "2"}, "warnings": ["a", "b"], "custom": [1, 2]},
+    {"id": "y", "lang": "ru", "sentiment": {"label": "negative", "scores": {"negative": 0.9, "positive": 0.1}},
+     "touchpoints": [], "model": {"name": "m", "version": "3", "family": "fast"}, "warnings": [{"code": "w1"}]},
 ]
 
 
 def test_prediction_rows_round_trip(tmp_path):
     f = tmp_path / "p.parquet"
-    assert write_predictions(ROWS, f) == 3
+    assert write_predictions(ROWS, f) == 4
     assert list(iter_predictions_parquet(f)) == ROWS
     back = list(iter_predictions_parquet(f))
     assert [list(r) for r in back[:2]] == [list(r) for r in ROWS[:2]]  # key order too (JSONL looks the same)
     assert json.dumps(back[1], ensure_ascii=False) == json.dumps(ROWS[1], ensure_ascii=False)
     # typed columns: readable by any Parquet tool
     df = read_table(f)
-    assert df["id"].tolist() == ["d01", "row-2", "x"] and df["lang"].tolist()[0] == "ru"
+    assert df["id"].tolist() == ["d01", "row-2", "x", "y"] and df["lang"].tolist()[0] == "ru"
     assert write_predictions([], tmp_path / "empty.parquet") == 0
     assert list(iter_predictions_parquet(tmp_path / "empty.parquet")) == []
 

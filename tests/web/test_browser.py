@@ -177,6 +177,16 @@ def test_analyst_goes_from_a_csv_to_a_filtered_report_and_a_corrected_label(page
     page.click("button.use-selection[data-tp='price']")
     assert page.input_value("#ev_price") == f"0-{len(word)}"
     page.select_option("#tp_price", "negative")
+    # the keyboard way: focus a touchpoint, select text, press E
+    page.focus("#tp_delivery")
+    page.evaluate("""(n) => { const el = document.getElementById('review-text');
+        const node = el.firstChild.nodeType === 3 ? el.firstChild : el.firstChild.firstChild;
+        const r = document.createRange(); r.setStart(node, 0); r.setEnd(node, n);
+        const s = window.getSelection(); s.removeAllRanges(); s.addRange(r); }""", 3)
+    page.keyboard.press("e")
+    assert page.input_value("#ev_delivery") == "0-3" and page.input_value("#tp_delivery") == "negative"
+    page.select_option("#tp_delivery", "")
+    page.fill("#ev_delivery", "")
     shot(page, "review")
     page.keyboard.press("Control+Enter")
     page.wait_for_selector("#saved")

@@ -92,7 +92,14 @@ def test_downloads_render_the_filtered_report_with_the_existing_renderers(analys
 def test_a_wave_with_scores_gets_nps_zones_and_a_zone_filter(analyst):
     wave = analyst.run_wave(DEMO_WAVE)
     page = analyst.get(f"/waves/{wave}/report").text
-    assert "NPS" in page and 'id="companies"' in page and 'id="interpretation"' in page and 'id="contacts"' in page and 'id="contacts"' in page
+    assert "NPS" in page and 'id="companies"' in page and 'id="interpretation"' in page and 'id="contacts"' in page
+    assert 'id="trend-touchpoints"' in page and 'id="trend-companies"' in page and "2024 H1" in page
+    # every count of the newest wave opens exactly that many comments (the older wave is only in the trends)
+    tp = analyst.get(f"/waves/{wave}/download/json").json()["touchpoints"][0]
+    drill = analyst.get(f"/waves/{wave}/comments?touchpoint_id={tp['touchpoint']}").text
+    assert drill.count('<p class="text"') == tp["mentions"]
+    chips = re.findall(r'comments\?sentiment=\w+">[^<]* (\d+)</a>', page)
+    assert sum(map(int, chips)) == n_comments(page) and 'id="contacts"' in page
     red = analyst.get(f"/waves/{wave}/report?zone=red").text
     green = analyst.get(f"/waves/{wave}/report?zone=green").text
     assert 0 < n_comments(red) < n_comments(page) and 0 < n_comments(green) < n_comments(page)
@@ -109,5 +116,7 @@ def test_a_wave_with_scores_gets_nps_zones_and_a_zone_filter(analyst):
     shortlisted = full["shortlist"][0]
     drill = analyst.get(f"/waves/{wave}/comments", params={"in_company": shortlisted["company"],
                                                            "contact": shortlisted["contact"]}).text
+    current = full["meta"]["current_wave"]
     assert drill.count('<p class="text"') == len([c for c in full["comments"] if c["company"] == shortlisted["company"]
-                                                  and c["contact"] == shortlisted["contact"]])
+                                                  and c["contact"] == shortlisted["contact"]
+                                                  and c["wave"] == current]) > 0

@@ -67,7 +67,8 @@ async def train(request: Request, user: AdminUser) -> Response:
     mapping = [m.strip() for m in (form.get("map") or "").replace(",", "\n").splitlines() if m.strip()]
     body = _validated(TrainRequest, {"name": form.get("name") or "cx-touchpoints", "datasets": datasets,
                                      "map": mapping, "promote": form.get("promote") == "on"})
-    job = await run_in_threadpool(training.submit, body.model_dump(), by=_who(user.principal))
+    job = await run_in_threadpool(lambda: training.submit(body.model_dump(), by=_who(user.principal),
+                                                          owner=user.principal.key_id))
     return redirect(f"/models/train/{job['id']}")
 
 

@@ -118,7 +118,7 @@ async def report_page(request: Request, wave_id: str, user: CurrentUser) -> Resp
         mc = matrix_chart(report, lang)
         if mc is not None:
             charts["matrix"] = script_json(mc)
-    sentiments = Counter(c.get("sentiment") for c in (report or {}).get("comments") or [] if c.get("sentiment"))
+    sentiments = Counter(c.get("sentiment") for c in svc.scoped_comments(report or {}) if c.get("sentiment"))
     return render(request, "report.html", {"wave": wave, "report": report, "filters": filters,
                                            "sentiments": [(k, sentiments[k]) for k in SENTIMENTS if sentiments[k]],
                                            "choices": svc.filter_choices(data, tax), "charts": charts,

@@ -29,18 +29,18 @@ def _position(value: str | None, n: int) -> int:
 
 @router.get("/waves/{wave_id}/review")
 async def review_page(request: Request, wave_id: str, user: CurrentUser) -> Response:
-    wave = _ready_wave(request, user, wave_id)
-    data = svc.load_data(request.app.state.sessionmaker, wave)
     models = request.app.state.models
 
-    def queue():
+    def queue():  # reading the wave (maybe building its report) and ordering it: off the event loop
+        wave = _ready_wave(request, user, wave_id)
+        data = svc.load_data(request.app.state.sessionmaker, wave)
         try:
             pipe = models.get(wave.model_spec)
         except Exception:  # noqa: BLE001 - the model is gone: the stored confidences still order the queue
             pipe = None
-        return svc.review_queue(data, wave.id, pipe)
+        return wave, data, svc.review_queue(data, wave.id, pipe)
 
-    order = await run_in_threadpool(queue)
+    wave, data, order = await run_in_threadpool(queue)
     i = _position(request.query_params.get("i"), len(order))
     lang = lang_of(request)
     tax = taxonomy_of(request, wave.model_spec)
@@ -58,8 +58,8 @@ async def review_page(request: Request, wave_id: str, user: CurrentUser) -> Resp
 @router.post("/waves/{wave_id}/review")
 async def correct(request: Request, wave_id: str, user: CurrentUser) -> Response:
     form = await posted(request, user)
-    wave = _ready_wave(request, user, wave_id)
-    data = svc.load_data(request.app.state.sessionmaker, wave)
+    wave, data = await run_in_threadpool(
+        lambda: (w := _ready_wave(request, user, wave_id), svc.load_data(request.app.state.sessionmaker, w)))
     doc_id = form.get("doc_id") or ""
     if doc_id not in data.texts:
         raise DataError("no such comment in this wave", field="doc_id", expected="a comment id of the wave",

@@ -3,6 +3,7 @@ note per contact, stored in ``web_shortlist_marks`` (who and when)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from .. import service as svc
@@ -31,9 +32,13 @@ def shortlist_page(request: Request, wave_id: str, user: CurrentUser) -> Respons
 @router.post("/waves/{wave_id}/shortlist")
 async def mark(request: Request, wave_id: str, user: CurrentUser) -> Response:
     form = await posted(request, user)
-    wave = _ready_wave(request, user, wave_id)
-    with request.app.state.sessionmaker() as s:
-        svc.set_mark(s, wave, company=form.get("company", ""), contact=form.get("contact", ""),
-                     contacted=form.get("contacted") == "on", interviewed=form.get("interviewed") == "on",
-                     note=form.get("note", ""), by=user.name, shortlist=_shortlist(request, wave))
+
+    def save() -> None:  # reads the wave and builds its shortlist: off the event loop
+        wave = _ready_wave(request, user, wave_id)
+        with request.app.state.sessionmaker() as s:
+            svc.set_mark(s, wave, company=form.get("company", ""), contact=form.get("contact", ""),
+                         contacted=form.get("contacted") == "on", interviewed=form.get("interviewed") == "on",
+                         note=form.get("note", ""), by=user.name, shortlist=_shortlist(request, wave))
+
+    await run_in_threadpool(save)
     return redirect(f"/waves/{wave_id}/shortlist")

@@ -68,5 +68,6 @@ async def add_touchpoint(request: Request, user: AdminUser) -> Response:
                         field="datasets", expected="at least one feedback dataset", found=0)
     body = _validated(TrainRequest, {"name": form.get("model") or "cx-touchpoints", "datasets": datasets,
                                      "taxonomy": tax.to_dict()})
-    job = await run_in_threadpool(training.submit, body.model_dump(), by=_who(user.principal))
+    job = await run_in_threadpool(lambda: training.submit(body.model_dump(), by=_who(user.principal),
+                                                          owner=user.principal.key_id))
     return redirect(f"/models/train/{job['id']}")

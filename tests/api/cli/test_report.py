@@ -1,4 +1,4 @@
-"""`cxlens report` end to end through the CLI tree (api/cli.py)."""
+"""`cxlens report` end to end through the CLI tree (api/cli/report.py)."""
 from __future__ import annotations
 
 import json

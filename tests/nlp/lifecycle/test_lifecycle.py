@@ -89,6 +89,20 @@ def test_after_a_refused_first_version_the_next_good_one_is_promoted_and_the_ref
     assert [(e["action"], e["version"]) for e in store.history("bar")] == [("refused", "1"), ("promote", "2")]
 
 
+def test_a_model_that_serves_nothing_has_nothing_to_roll_back_and_promotes_against_no_baseline(data, tmp_path):
+    from nlp.errors import DataError
+    from nlp.lifecycle.promotion import rollback
+
+    store = ModelStore(tmp_path / "models")
+    _train(store, data, "shuffled")
+    assert _train(store, data, "shuffled").promotion is None  # refused too: still nothing is served
+    with pytest.raises(DataError, match="no production version to roll back"):
+        rollback(store, "bar")
+    with pytest.raises(PromotionRefused) as err:  # judged by the sanity floor alone, not against "latest"
+        promote(store, "bar@1")
+    assert "sanity" in str(err.value) and "over production" not in str(err.value)
+
+
 def test_a_store_from_before_explicit_promotion_serves_its_latest_until_a_candidate_is_trained(data, tmp_path):
     store = ModelStore(tmp_path / "models")
     _train(store, data, "good")
