@@ -220,19 +220,27 @@ class WaveData:
     source: str = "wave"
     full: dict[str, Any] | None = None
     reports: OrderedDict = field(default_factory=OrderedDict)
+    #: the review queue (answer ids, most uncertain first), made on first use
+    review_order: list[str] | None = None
 
 
-_cache: OrderedDict[str, WaveData] = OrderedDict()
+#: (wave id, its classify job, its options) -> data: a wave started again (a new job) or re-mapped is read anew
+_cache: OrderedDict[tuple[str, str, str], WaveData] = OrderedDict()
 _cache_lock = threading.RLock()
 CACHE_WAVES = 8
 CACHE_REPORTS = 16
 
 
+def _cache_key(wave: Wave) -> tuple[str, str, str]:
+    return wave.id, wave.job_id or "", wave.options or ""
+
+
 def load_data(factory, wave: Wave) -> WaveData:
+    key = _cache_key(wave)
     with _cache_lock:
-        if wave.id in _cache:
-            _cache.move_to_end(wave.id)
-            return _cache[wave.id]
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
     from cx.config import ReportConfig
     from cx.waves import read_wave
 
@@ -256,7 +264,7 @@ def load_data(factory, wave: Wave) -> WaveData:
                                                       "version": str(model.get("version"))}, texts,
                     source=wave.input_name or "wave")
     with _cache_lock:
-        _cache[wave.id] = data
+        _cache[key] = data
         while len(_cache) > CACHE_WAVES:
             _cache.popitem(last=False)
     return data
@@ -264,7 +272,8 @@ def load_data(factory, wave: Wave) -> WaveData:
 
 def forget(wave_id: str) -> None:
     with _cache_lock:
-        _cache.pop(wave_id, None)
+        for key in [k for k in _cache if k[0] == wave_id]:
+            _cache.pop(key, None)
 
 
 def clean_filters(raw: dict[str, Any]) -> dict[str, str]:
@@ -407,14 +416,11 @@ def drill(data: WaveData, report: dict[str, Any], *, touchpoint: str | None = No
 
 
 # -- review queue and corrections -------------------------------------------------------------------------
-_queues: dict[str, list[str]] = {}
-
-
 def review_queue(data: WaveData, wave_id: str, pipeline) -> list[str]:
     """Answer ids, most uncertain first (``nlp.lifecycle.active``: both heads' margins, diverse picks); a
     pipeline without scoring heads falls back to the stored sentiment margin and touchpoint confidence."""
-    if wave_id in _queues:
-        return _queues[wave_id]
+    if data.review_order is not None:  # cached with the wave's data (dropped with it)
+        return data.review_order
     ids = [i for i in data.predictions if i in data.texts]
     docs = [document_from_dict({"id": i, "text": data.texts[i]}, row=k + 1) for k, i in enumerate(ids)]
     order: list[str]
@@ -434,7 +440,7 @@ def review_queue(data: WaveData, wave_id: str, pipeline) -> list[str]:
             return ((sc[0] - sc[1]) + (min(conf) if conf else 1.0)) / 2
 
         order = sorted(ids, key=margin)
-    _queues[wave_id] = order
+    data.review_order = order
     return order
 
 
@@ -504,6 +510,9 @@ def set_mark(session: Session, wave: Wave, *, company: str, contact: str, contac
                         found=f"{company} / {contact}")
     if len(note) > 5000:
         raise DataError("note too long", field="note", expected="at most 5000 characters", found=len(note))
+    for fld, value in (("company", company), ("contact", contact)):  # the columns are String(300)
+        if len(value) > 300:
+            raise DataError(f"{fld} too long to mark", field=fld, expected="at most 300 characters", found=len(value))
     m = session.scalars(select(ShortlistMark).where(ShortlistMark.wave_id == wave.id, ShortlistMark.company == company,
                                                     ShortlistMark.contact == contact)).first()
     if m is None:
