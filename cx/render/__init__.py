@@ -61,22 +61,15 @@ def write_report(report: dict, fmt: str, dest: str) -> list[str]:
 
         write_xlsx(report, dest)
         return [dest]
-    if fmt == "parquet":  # like CSV: a section named by the file name, else the shortlist + NAME.labels.parquet
-        from .parquet import write_parquet
-
-        section, labels_path = _csv_section(Path(dest))
-        if section:
-            write_parquet(report, dest, section=section)
-            return [dest]
-        write_parquet(report, dest, section="shortlist")
-        write_parquet(report, labels_path, section="labels")
-        return [dest, str(labels_path)]
-    from .csv import write_csv
-
+    # CSV and Parquet: a section named by the file name, else the shortlist + NAME.labels.<suffix>
+    if fmt == "parquet":
+        from .parquet import write_parquet as write_table
+    else:
+        from .csv import write_csv as write_table
     section, labels_path = _csv_section(Path(dest))
     if section:
-        write_csv(report, dest, section=section)
+        write_table(report, dest, section=section)
         return [dest]
-    write_csv(report, dest, section="shortlist")
-    write_csv(report, labels_path, section="labels")
+    write_table(report, dest, section="shortlist")
+    write_table(report, labels_path, section="labels")
     return [dest, str(labels_path)]
