@@ -1,4 +1,5 @@
-"""``cxlens train``: a new model version from labeled files, the bundled seed set, or stored datasets."""
+"""``cxlens train``: a new model version from labeled files, the bundled seed set, or stored datasets
+(all through the one training path, :func:`nlp.lifecycle.retrain.retrain`)."""
 from __future__ import annotations
 
 import argparse
@@ -41,7 +42,7 @@ def register(sub) -> None:
                    help="with --dataset: weight of all datasets (W) or one (NAME=W); default 1")
     g.add_argument("--map", action="append", metavar="OLD=NEW",
                    help="with --dataset: rename (OLD=NEW) or drop (OLD=) a touchpoint in all data")
-    g.add_argument("--promote", action="store_true", help="with --dataset: promote the new version if the gate passes")
+    g.add_argument("--promote", action="store_true", help="promote the new version if the gate passes")
     g.add_argument("--by", help="who trains/promotes (recorded; default: $CXLENS_USER or the login name)")
     add_gate_options(g)
     add_models_dir(p)
@@ -50,13 +51,40 @@ def register(sub) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    if args.dataset:
-        return _retrain(args)
-    if args.map or args.promote or args.seed_weight != 1.0 or args.dataset_weight:
-        raise DataError("--seed-weight, --dataset-weight, --map and --promote need --dataset", field="--dataset",
+    """Both ways in (labeled files, stored datasets) run the one training path and report the same way."""
+    res = _retrain(args) if args.dataset else _train_files(args)
+    report_bad_rows(res.errors)
+    for w in res.warnings:
+        warn(f"warning: {w}")
+    model_type = res.meta["params"]["model_type"]
+    print(f"trained {res.spec} ({model_type}) on {res.meta['training']['rows']} rows in "
+          f"{res.meta['training']['seconds']} s")
+    if res.metrics:
+        from nlp.lifecycle.evaluation import format_report
+
+        print(format_report(res.metrics))
+    if not res.first:
+        from .models import format_comparison
+
+        print(format_comparison(res.comparison))
+    if res.first and res.promoted is not None:
+        print(f"{res.spec} is the first version: production")
+    elif res.refused:
+        warn(f"{res.spec} was NOT promoted: " + "; ".join(res.refused))
+    elif res.promoted:
+        print(f"promoted {res.spec} to production")
+    elif res.decision.passed:
+        print(f"gate: passed. Promote with `cxlens models promote {res.spec}`")
+    else:
+        print(f"gate: would refuse ({'; '.join(res.decision.failures)}); production unchanged")
+    return 0
+
+
+def _train_files(args: argparse.Namespace):
+    if args.seed_weight != 1.0 or args.dataset_weight or args.map:
+        raise DataError("--seed-weight, --dataset-weight and --map need --dataset", field="--dataset",
                         expected="at least one --dataset NAME", found=None)
     from nlp.labeled.seed import seed_split_path
-    from nlp.lifecycle.evaluation import format_report
     from nlp.lifecycle.training import train_model
     from nlp.taxonomy import load_taxonomy
 
@@ -68,30 +96,17 @@ def cmd_train(args: argparse.Namespace) -> int:
     if not data:
         raise DataError(field="--data", expected="at least one labeled file (or --seed-set)", found="none")
     taxonomy = load_taxonomy(args.taxonomy) if (args.taxonomy or args.seed_set) else None
-    model_type = args.model_type or default_model_type()
-    res = train_model(data, dev_path=dev, model_type=model_type, name=args.name, store=model_store(args),
-                      params=parse_params(args.param), taxonomy=taxonomy, progress=warn, encoder=args.encoder,
-                      encoder_prefix=args.encoder_prefix, finetune=args.finetune, finetune_epochs=args.finetune_epochs)
-    report_bad_rows(res.errors)
-    print(f"trained {res.name}@{res.version} ({model_type}) on {res.pipeline.meta['training']['rows']} rows")
-    if res.promotion is not None:
-        warn(f"{res.name}@{res.version} is the production version (the first version of '{res.name}')")
-    elif res.refused:
-        warn(f"{res.name}@{res.version} was NOT promoted: " + "; ".join(res.refused))
-    else:
-        warn(f"{res.name}@{res.version} is a candidate; compare and promote it with "
-             f"`cxlens models promote {res.name}@{res.version}` (docs/retraining.md)")
-    if res.metrics:
-        print(format_report(res.metrics))
-    return 0
+    return train_model(data, dev_path=dev, model_type=args.model_type or default_model_type(), name=args.name,
+                       store=model_store(args), params=parse_params(args.param), taxonomy=taxonomy, progress=warn,
+                       encoder=args.encoder, encoder_prefix=args.encoder_prefix, finetune=args.finetune,
+                       finetune_epochs=args.finetune_epochs, by=args.by, promote_if_passed=args.promote,
+                       policy=gate_policy(args))
 
 
-def _retrain(args: argparse.Namespace) -> int:
+def _retrain(args: argparse.Namespace):
     from nlp.labeled.datasets import parse_mapping
     from nlp.lifecycle.retrain import retrain
     from nlp.taxonomy import load_taxonomy
-
-    from .models import format_comparison
 
     if args.data:
         raise DataError("--dataset and --data cannot be combined: import the file first with "
@@ -105,21 +120,10 @@ def _retrain(args: argparse.Namespace) -> int:
             raise DataError(field="--dataset-weight", expected="W or NAME=W", found=kv) from None
         weights[key if sep else "*"] = w
     default_w = weights.pop("*", 1.0)
-    res = retrain(name=args.name, datasets=args.dataset, store=model_store(args), dataset_store=dataset_store(args),
-                  seed_weight=args.seed_weight, dataset_weight=default_w, dataset_weights=weights,
-                  model_type=args.model_type, params=parse_params(args.param),
-                  taxonomy=load_taxonomy(args.taxonomy) if args.taxonomy else None, mapping=parse_mapping(args.map),
-                  policy=gate_policy(args), promote_if_passed=args.promote, by=args.by, progress=warn)
-    for w in res.warnings:
-        warn(f"warning: {w}")
-    print(f"trained {res.spec} on {res.meta['training']['rows']} rows in {res.meta['training']['seconds']} s")
-    print(format_comparison(res.comparison))
-    if res.comparison.get("production") is None:
-        print(f"{res.spec} is the first version: production")
-    elif res.promoted:
-        print(f"promoted {res.spec} to production")
-    elif res.decision.passed:
-        print(f"gate: passed. Promote with `cxlens models promote {res.spec}`")
-    else:
-        print(f"gate: would refuse ({'; '.join(res.decision.failures)}); production unchanged")
-    return 0
+    return retrain(name=args.name, datasets=args.dataset, store=model_store(args), dataset_store=dataset_store(args),
+                   seed_weight=args.seed_weight, dataset_weight=default_w, dataset_weights=weights,
+                   model_type=args.model_type, params=parse_params(args.param),
+                   taxonomy=load_taxonomy(args.taxonomy) if args.taxonomy else None, mapping=parse_mapping(args.map),
+                   policy=gate_policy(args), promote_if_passed=args.promote, by=args.by, progress=warn,
+                   encoder=args.encoder, encoder_prefix=args.encoder_prefix, finetune=args.finetune,
+                   finetune_epochs=args.finetune_epochs)

@@ -1,15 +1,18 @@
-"""Retraining on analysts' labeled datasets (docs/retraining.md).
+"""The one training path (docs/retraining.md): ``cxlens train`` (files, the seed set, stored datasets),
+the API's training jobs and the default-model build all end in :func:`retrain`.
 
-:func:`retrain` trains a new version of a named model on the bundled seed set (so the old
-touchpoints are not forgotten) plus selected analyst datasets, keeps each dataset's fixed 20 %
-evaluation split out of training, evaluates the candidate and the current production version on
-the same held-out items (seed dev + the evaluation splits), stores the comparison
-(``comparison.json``), the held-out items (``heldout.jsonl``), ``meta.json`` and ``MODEL_CARD.md`` with
-the version, and says whether the gate would let it be promoted. It never promotes by itself unless
-asked (``promote=True``), and then only through the gate.
+:func:`retrain` trains a new version of a named model on the training rows (the bundled seed set by
+default, or the rows of the given files: ``seed_train``/``seed_dev``) plus selected analyst datasets,
+keeps each dataset's fixed 20 % evaluation split out of training, evaluates the candidate and the
+current production version on the same held-out items (the dev rows + the evaluation splits), stores
+the comparison (``comparison.json``), the held-out items (``heldout.jsonl``), ``meta.json`` and
+``MODEL_CARD.md`` with the version, and says whether the gate would let it be promoted. The first
+version of a name is promoted as part of its training when it clears the gate's sanity floor; later
+versions are candidates, promoted only when asked (``promote_if_passed``), and then only through the gate.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import time
@@ -20,37 +23,120 @@ from typing import Any, Callable, Mapping, Sequence
 from ..config import DEFAULT_MODEL_NAME, default_model_type
 from ..errors import DataError
 from ..families.pipeline import CommentPipeline
-from ..families.registry import family_options, make_pipeline
+from ..families.registry import family_options, get_family, make_pipeline
 from ..labeled.datasets import (EVAL_SHARE, DatasetStore, apply_mapping, check_taxonomy_change, is_eval_row,
                                 label_distribution, split_eval, taxonomy_info, text_bucket, unknown_labels)
 from ..labeled.formats import read_labeled
 from ..labeled.seed import seed_split_path
 from ..schema import Example
-from ..taxonomy import Taxonomy, load_taxonomy
+from ..taxonomy import Taxonomy, Touchpoint, load_taxonomy
 from .comparison import compare
 from .evaluation import evaluate_predictions, summary_metrics
 from .gate import Decision, GatePolicy, decide
 from .promotion import pin_production, promote, settle_first_version, who
 from .store import COMPARISON_FILE, HELDOUT_FILE, ModelStore
-from .training import fingerprint
 
 SEED_DEV = "seed_dev"
 
 
 @dataclass
-class RetrainResult:
+class TrainingResult:
     pipeline: CommentPipeline
     name: str
     version: str
     comparison: dict[str, Any]
     decision: Decision
     meta: dict[str, Any]
+    #: the promotion event: the first version promoted as part of its training, or ``promote_if_passed``
     promoted: dict[str, Any] | None = None
     warnings: list[str] = field(default_factory=list)
+    #: full metrics on the dev rows (:func:`nlp.lifecycle.evaluation.evaluate_predictions`; {} without dev rows)
+    metrics: dict[str, Any] = field(default_factory=dict)
+    #: bad rows skipped while reading training/dev files
+    errors: list[DataError] = field(default_factory=list)
 
     @property
     def spec(self) -> str:
         return f"{self.name}@{self.version}"
+
+    @property
+    def first(self) -> bool:
+        """The first version of its name (nothing in production to compare with)."""
+        return self.comparison.get("production") is None
+
+    @property
+    def refused(self) -> list[str] | None:
+        """Why a first version was not promoted (the gate's sanity floor); None otherwise."""
+        return list(self.decision.failures) if self.first and self.promoted is None else None
+
+
+RetrainResult = TrainingResult  # the name of the API it had before training from files went through it
+
+
+def fingerprint(paths: Sequence[str | Path]) -> str:
+    """sha256 over the bytes of ``paths`` (training files), in order."""
+    h = hashlib.sha256()
+    for p in paths:
+        h.update(Path(p).read_bytes())
+    return h.hexdigest()
+
+
+def with_encoder(model_type: str, params: Mapping[str, Any] | None, *, encoder: str | Path | None = None,
+                 prefix: str | None = None) -> dict[str, Any]:
+    """``params`` with the encoder featurizer (of the ``encoder`` family, or the ensemble's encoder member)
+    pointed at a local ``transformers`` checkpoint folder and/or given another text prefix."""
+    out = dict(params or {})
+    if encoder is None and prefix is None:
+        return out
+    if not get_family(model_type).uses_encoder:
+        raise DataError(field="--encoder", expected="--model-type of a family that reads an encoder", found=model_type)
+    fp: dict[str, Any] = {}
+    if encoder is not None:
+        path = Path(encoder).expanduser()
+        if not (path / "config.json").is_file():
+            raise DataError("not a transformers checkpoint folder", field="--encoder",
+                            expected="a folder written by save_pretrained (with config.json)", found=str(path))
+        fp["model_path"] = str(path.resolve())
+    if prefix is not None:
+        fp["prefix"] = prefix
+    if get_family(model_type).featurizer is not None:  # a single-featurizer family: its own featurizer
+        out["featurizer_params"] = {**(out.get("featurizer_params") or {}), **fp}
+    else:
+        members = dict(out.get("member_params") or {})
+        enc = dict(members.get("encoder") or {})
+        enc["featurizer_params"] = {**(enc.get("featurizer_params") or {}), **fp}
+        members["encoder"] = enc
+        out["member_params"] = members
+    return out
+
+
+def finetuned_encoder(examples: Sequence[Example], *, root: Path, base: str | Path | None = None,
+                      epochs: int = 2, progress: Callable[[str], None] | None = None) -> Path:
+    """Fine-tune the encoder on ``examples`` (sentiment + touchpoints) into ``root/<data+settings hash>``;
+    an existing folder for the same data, base and settings is reused (runs are deterministic)."""
+    from ..families.encoders.finetune import FinetuneConfig, finetune_encoder
+
+    cfg = FinetuneConfig(epochs=epochs)
+    key = hashlib.sha256(repr(([(e.text, e.sentiment, e.categories) for e in examples],
+                               str(base), cfg)).encode("utf-8")).hexdigest()[:16]
+    out = root / f"finetuned-{key}"
+    if (out / "config.json").is_file():
+        return out
+    has_aspects = any(e.aspects is not None for e in examples)
+    finetune_encoder([e.text for e in examples], sentiment=[e.sentiment for e in examples],
+                     touchpoints=[e.categories for e in examples] if has_aspects else None,
+                     out_dir=out, base=base, config=cfg, log=progress)
+    return out
+
+
+def labels_taxonomy(examples: Sequence[Example]) -> Taxonomy:
+    """The bundled taxonomy when it covers every touchpoint of ``examples``; else a taxonomy of exactly
+    their labels (files with their own label set, e.g. SemEval categories, trained without --taxonomy)."""
+    bundled = load_taxonomy()
+    seen = list(dict.fromkeys(a.category for e in examples for a in e.aspects or []))
+    if all(c in bundled for c in seen):
+        return bundled
+    return Taxonomy(tuple(Touchpoint(c, {"en": c}, {}) for c in seen), version="from-labels")
 
 
 def weight_examples(examples: Sequence[Example], weight: float, *, salt: str) -> list[Example]:
@@ -107,10 +193,20 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
             seed_train: str | Path | Sequence[Example] | None = None,
             seed_dev: str | Path | Sequence[Example] | None = None,
             policy: GatePolicy | None = None, promote_if_passed: bool = False, by: str | None = None,
-            progress: Callable[[str], None] | None = None, job_id: str | None = None) -> RetrainResult:
+            progress: Callable[[str], None] | None = None, job_id: str | None = None,
+            encoder: str | Path | None = None, encoder_prefix: str | None = None, finetune: bool = False,
+            finetune_epochs: int = 2, dev_group: str = SEED_DEV, sources: Mapping[str, Any] | None = None,
+            errors: Sequence[DataError] = ()) -> TrainingResult:
     """Train, evaluate against production, store the comparison; see the module docstring.
 
-    ``seed_train`` / ``seed_dev``: the seed set (default: the bundled splits); tests pass small subsets.
+    ``seed_train`` / ``seed_dev``: the base training and dev rows (default: the bundled seed splits): a file
+    or example lists (:func:`nlp.lifecycle.training.train_model` passes the rows of the user's files, tests
+    small subsets). ``dev_group``: the name of the dev rows in the comparison and ``heldout.jsonl``;
+    ``sources``: what they were read from, stored in meta (``training``: files/sha256/skipped rows, ``dev``:
+    the dev file); ``errors``: the bad rows skipped while reading them (returned in the result).
+    ``encoder``/``encoder_prefix``: a local checkpoint folder (and its text prefix) for the encoder
+    featurizer; ``finetune``: first fine-tune that encoder (default: the converted e5-small) on the training
+    rows, kept in ``<models_dir>/.encoders/`` beside the model versions.
     ``job_id``: the API training job this run belongs to, recorded in ``meta.training.job_id`` (a re-run of
     an interrupted job finds the version it saved).
     ``dataset_weights``: per-dataset weight overriding ``dataset_weight``. ``mapping``: touchpoint
@@ -134,20 +230,23 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
 
     model_type = model_type or (getattr(base, "model_type", None) if base is not None else None) \
         or default_model_type()
-
-    # taxonomy: given, else the production model's, else the bundled one
-    taxonomy = taxonomy or (getattr(base, "taxonomy", None) if base is not None else None) or load_taxonomy()
-    old_ids = list(getattr(getattr(base, "taxonomy", None), "ids", None) or (base.labels_ if base is not None
-                                                                                   else taxonomy.ids))
-    change = check_taxonomy_change(old_ids, taxonomy.ids, mapping)
+    params = with_encoder(model_type, params, encoder=encoder, prefix=encoder_prefix)
 
     # data
+    bundled = seed_train is None
     seed_tr, seed_tr_sha = _load(seed_train if seed_train is not None else seed_split_path("train"))
     seed_dv, seed_dv_sha = _load(seed_dev if seed_dev is not None else seed_split_path("dev"))
     seed_tr, seed_dv = apply_mapping(seed_tr, mapping), apply_mapping(seed_dv, mapping)
-    _check_labels(seed_tr + seed_dv, taxonomy, "the seed set")
+
+    # taxonomy: given, else the production model's, else the bundled one (or the training rows' own labels)
+    taxonomy = taxonomy or (getattr(base, "taxonomy", None) if base is not None else None) \
+        or (load_taxonomy() if bundled else labels_taxonomy(seed_tr + seed_dv))
+    old_ids = list(getattr(getattr(base, "taxonomy", None), "ids", None) or (base.labels_ if base is not None
+                                                                                   else taxonomy.ids))
+    change = check_taxonomy_change(old_ids, taxonomy.ids, mapping)
+    _check_labels(seed_tr + seed_dv, taxonomy, "the seed set" if bundled else "the training data")
     train: list[Example] = weight_examples(seed_tr, seed_weight, salt="seed")
-    groups: dict[str, list[Example]] = {SEED_DEV: seed_dv}
+    groups: dict[str, list[Example]] = {dev_group: seed_dv}
     ds_info = []
     for spec in datasets:
         examples, entry = dstore.load(spec)
@@ -169,10 +268,22 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
     if leaked:  # the same comment in the seed train split and an evaluation split: keep it held out
         train = [e for e in train if e.text not in held_texts]
         warnings.append(f"{len(leaked)} training rows also in a held-out set were dropped from training")
+        if not train:
+            raise DataError("every training row is also a held-out row (dev or an evaluation split)", field="--dev",
+                            expected="dev rows that are not in the training data", found=f"{len(leaked)} shared rows")
     learned = {a.category for e in train for a in e.aspects or []}
     missing = [t for t in taxonomy.ids if t not in learned]
     if missing:
         warnings.append(f"no training examples for: {', '.join(missing)} (the model cannot predict them)")
+
+    if finetune:
+        if not get_family(model_type).uses_encoder:
+            raise DataError(field="--finetune", expected="--model-type of a family that reads an encoder",
+                            found=model_type)
+        say("fine-tuning the encoder on the training rows")
+        tuned = finetuned_encoder(train, root=store.root / ".encoders", base=encoder, epochs=finetune_epochs,
+                                  progress=say)
+        params = with_encoder(model_type, params, encoder=tuned)
 
     # fit
     opts = family_options(model_type, params)
@@ -186,18 +297,21 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
     say("evaluating candidate" + (" and production" if base is not None else ""))
     cand_preds = _predict_groups(pipeline, groups)
     base_preds = _predict_groups(base, groups) if base is not None else None
-    metrics_full = {g: evaluate_predictions(ex, cand_preds[g]) for g, ex in groups.items() if ex}
-    summary = summary_metrics(metrics_full.get(SEED_DEV, {}))
-    analyst = [e for g, ex in groups.items() if g != SEED_DEV for e in ex]
+    metrics_full = {g: evaluate_predictions(ex, cand_preds[g], pipeline=pipeline if g == dev_group else None)
+                    for g, ex in groups.items() if ex}
+    summary = summary_metrics(metrics_full.get(dev_group, {}))
+    analyst = [e for g, ex in groups.items() if g != dev_group for e in ex]
     if analyst:
-        a_preds = [p for g in groups if g != SEED_DEV for p in cand_preds[g]]
+        a_preds = [p for g in groups if g != dev_group for p in cand_preds[g]]
         summary.update({f"analyst_{k}": v for k, v in summary_metrics(evaluate_predictions(analyst, a_preds)).items()})
 
     meta = {
         "params": {"model_type": model_type, **opts},
         "training": {"rows": len(train), "unique_rows": len({e.text for e in train}),
                      "label_distribution": label_distribution(train), "seconds": round(train_s, 2),
-                     "trained_by": who(by), "warnings": warnings, "job_id": job_id},
+                     "trained_by": who(by), "warnings": warnings, "job_id": job_id,
+                     **dict((sources or {}).get("training") or {})},
+        "dev": dict((sources or {}).get("dev") or {}) or None,
         "retrain": {"base": {"name": name, "version": base.version} if base is not None else None,
                     "seed": {"train_rows": len(seed_tr), "dev_rows": len(seed_dv), "weight": seed_weight,
                              "train_sha256": seed_tr_sha, "dev_sha256": seed_dv_sha},
@@ -215,7 +329,7 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
     comparison = compare(groups, cand_preds, base_preds, candidate={"name": name, "version": version},
                          production={"name": name, "version": base.version} if base is not None else None,
                          n_boot=policy.n_boot, seed=policy.seed)
-    decision = decide(comparison, policy)
+    decision = decide(comparison, policy, seed_group=dev_group)
     comparison["decision"] = decision.to_dict()
     store.write_comparison(name, version, comparison)
     meta = store.update_meta(name, version, {"gate": {"passed": decision.passed, "failures": decision.failures,
@@ -226,14 +340,17 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
     write_card(store, name, version)
     promoted = None
     if base is None:  # the first version is promoted as part of its training, if it clears the sanity floor
-        promoted = settle_first_version(store, name, version, decision, by=by)
+        reason = "first version of this model" + ("" if comparison["groups"] else
+                                                   " (no held-out rows: sanity floor not checked)")
+        promoted = settle_first_version(store, name, version, decision, by=by, reason=reason)
         if promoted is None:
             warnings.append("not promoted: " + "; ".join(decision.failures))
     elif promote_if_passed and decision.passed:
         promoted = promote(store, f"{name}@{version}", by=by, policy=policy, dataset_store=dstore)
     pipeline.name, pipeline.version = name, version
     pipeline.meta = store.meta(name, version)
-    return RetrainResult(pipeline, name, version, comparison, decision, pipeline.meta, promoted, warnings)
+    return TrainingResult(pipeline, name, version, comparison, decision, pipeline.meta, promoted, warnings,
+                          metrics=metrics_full.get(dev_group, {}), errors=list(errors))
 
 
 def load_heldout(store: ModelStore, name: str, version: str) -> dict[str, list[Example]] | None:
@@ -278,4 +395,4 @@ def evaluate_versions(store: ModelStore, name: str, candidate: str, production: 
     return report
 
 
-__all__ = ["RetrainResult", "retrain", "weight_examples", "evaluate_versions", "load_heldout", "is_eval_row"]
+__all__ = ["TrainingResult", "RetrainResult", "retrain", "fingerprint", "with_encoder", "labels_taxonomy", "weight_examples", "evaluate_versions", "load_heldout", "is_eval_row"]

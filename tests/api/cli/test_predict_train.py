@@ -15,14 +15,18 @@ TRAIN = [
     {"text": "Привезли вовремя, спасибо", "sentiment": "positive", "aspects": [{"category": "delivery", "polarity": "positive"}]},
     {"text": "Обычный отзыв без деталей", "sentiment": "neutral", "aspects": []},
 ] * 4
+DEV = [{**r, "text": r["text"].replace("всегда", "опять").replace("быстро", "оперативно").replace("неделю", "месяц")
+        .replace("вовремя", "точно в срок").replace("Обычный", "Стандартный")} for r in TRAIN[:5]]
 
 
 @pytest.fixture
 def trained(tmp_path):
     data = tmp_path / "train.jsonl"
     data.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in TRAIN) + "\n", encoding="utf-8")
+    dev = tmp_path / "dev.jsonl"
+    dev.write_text("\n".join(json.dumps(r, ensure_ascii=False) for r in DEV) + "\n", encoding="utf-8")
     models = tmp_path / "models"
-    assert main(["train", "--data", str(data), "--dev", str(data), "--name", "toy", "--models-dir", str(models),
+    assert main(["train", "--data", str(data), "--dev", str(dev), "--name", "toy", "--models-dir", str(models),
                  "--param", "threshold_folds=0"]) == 0
     return models
 

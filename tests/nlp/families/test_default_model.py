@@ -13,7 +13,7 @@ from nlp.errors import DataError
 from nlp.families.pipeline import CommentPipeline
 from nlp.lifecycle.store import ModelStore
 from nlp.families.registry import family_names, get_family, make_pipeline
-from nlp.lifecycle.training import with_encoder
+from nlp.lifecycle.retrain import with_encoder
 from tests.api.cli.test_predict_train import TRAIN
 from tests.nlp.families.test_encoder_convert import write_tiny_bin
 from tests.nlp.families.test_pipeline import _toy

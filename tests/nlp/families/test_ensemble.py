@@ -6,7 +6,7 @@ import pytest
 from nlp.families.ensemble import EnsemblePipeline
 from nlp.errors import DataError
 from nlp.families.pipeline import CommentPipeline
-from nlp.lifecycle.training import make_pipeline
+from nlp.families.registry import make_pipeline
 from tests.nlp.families.test_pipeline import _toy, check_row
 
 TEXTS = ["Great food but the waiter ignored us", "The soup was cold and bland", "We went there on Tuesday"]

@@ -50,21 +50,45 @@ def _train(store, data, which, name="bar"):
 def test_first_version_is_promoted_and_a_plain_train_does_not_change_what_is_served(data, tmp_path):
     store = ModelStore(tmp_path / "models")
     v1 = _train(store, data, "good")
-    assert v1.version == "1" and v1.promotion is not None and v1.promotion["reason"].startswith("first version")
+    assert v1.version == "1" and v1.promoted is not None and v1.promoted["reason"].startswith("first version")
     assert store.aliases("bar") == {"production": "1"}
     assert [e["action"] for e in store.history("bar")] == ["promote"]
     v2 = _train(store, data, "good")
-    assert v2.version == "2" and v2.promotion is None
+    assert v2.version == "2" and v2.promoted is None
     assert store.resolve("bar") == ("bar", "1")  # the new version is a candidate
     assert store.resolve("bar@latest") == ("bar", "2")
     assert store.load("bar").version == "1"
+
+
+def test_training_from_files_and_retraining_are_one_path(data, tmp_path):
+    """``train_model`` (files) runs the same training path as ``retrain``: a later version is compared with
+    production on the dev file and the gate is asked at once; every version gets the same artifacts."""
+    store = ModelStore(tmp_path / "models")
+    v1 = _train(store, data, "good")
+    v2 = _train(store, data, "shuffled")
+    assert v2.comparison["production"] == {"name": "bar", "version": "1"}
+    assert not v2.decision.passed and v2.refused is None  # a refused candidate, not a refused first version
+    assert any("sanity" in f for f in v2.decision.failures)
+    assert store.resolve("bar") == ("bar", "1")
+    for res in (v1, v2):
+        meta = store.meta("bar", res.version)
+        assert meta["training"]["files"] and meta["dev"]["rows"] == 160 and meta["heldout"] == {"dev": 160}
+        assert meta["gate"]["passed"] is res.decision.passed
+        for artifact in ("comparison.json", "heldout.jsonl", "MODEL_CARD.md"):
+            assert store.read_artifact("bar", res.version, artifact), artifact
+    assert v1.metrics["n"] == 160 and "polarity_given_gold" in v1.metrics
+    # the dev rows are never trained on: a dev file that repeats every training row is an error, not a model
+    from nlp.errors import DataError
+
+    with pytest.raises(DataError, match="every training row is also a held-out row"):
+        train_model([data["dev"]], dev_path=data["dev"], model_type="fast", name="same", store=store)
 
 
 def test_a_shuffled_label_model_is_refused_with_and_without_production(data, tmp_path):
     store = ModelStore(tmp_path / "models")
     # no production version: the first version's sanity floor refuses it; nothing is served
     bad = _train(store, data, "shuffled", name="noise")
-    assert bad.promotion is None and any("sanity" in f for f in bad.refused)
+    assert bad.promoted is None and any("sanity" in f for f in bad.refused)
     assert store.aliases("noise") == {}
     with pytest.raises(ModelNotFoundError, match="no production version"):
         store.resolve("noise")
@@ -82,9 +106,9 @@ def test_a_shuffled_label_model_is_refused_with_and_without_production(data, tmp
 
 def test_after_a_refused_first_version_the_next_good_one_is_promoted_and_the_refused_one_never_served(data, tmp_path):
     store = ModelStore(tmp_path / "models")
-    assert _train(store, data, "shuffled").promotion is None
+    assert _train(store, data, "shuffled").promoted is None
     good = _train(store, data, "good")
-    assert good.version == "2" and good.promotion is not None  # nothing was served: it goes to production
+    assert good.version == "2" and good.promoted is not None  # nothing was served: it goes to production
     assert store.resolve("bar") == ("bar", "2") and store.aliases("bar") == {"production": "2"}
     assert [(e["action"], e["version"]) for e in store.history("bar")] == [("refused", "1"), ("promote", "2")]
 
@@ -95,7 +119,7 @@ def test_a_model_that_serves_nothing_has_nothing_to_roll_back_and_promotes_again
 
     store = ModelStore(tmp_path / "models")
     _train(store, data, "shuffled")
-    assert _train(store, data, "shuffled").promotion is None  # refused too: still nothing is served
+    assert _train(store, data, "shuffled").promoted is None  # refused too: still nothing is served
     with pytest.raises(DataError, match="no production version to roll back"):
         rollback(store, "bar")
     with pytest.raises(PromotionRefused) as err:  # judged by the sanity floor alone, not against "latest"
