@@ -234,8 +234,15 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
 
     # data
     bundled = seed_train is None
-    seed_tr, seed_tr_sha = _load(seed_train if seed_train is not None else seed_split_path("train"))
-    seed_dv, seed_dv_sha = _load(seed_dev if seed_dev is not None else seed_split_path("dev"))
+    tr_source = seed_train if seed_train is not None else seed_split_path("train")
+    dv_source = seed_dev if seed_dev is not None else seed_split_path("dev")
+    seed_tr, seed_tr_sha = _load(tr_source)
+    seed_dv, seed_dv_sha = _load(dv_source)
+    sources = dict(sources or {})  # what the base rows were read from (files: given by the caller)
+    if seed_tr_sha and "training" not in sources:
+        sources["training"] = {"files": [str(tr_source)], "sha256": seed_tr_sha}
+    if seed_dv_sha and "dev" not in sources:
+        sources["dev"] = {"file": str(dv_source), "sha256": seed_dv_sha, "rows": len(seed_dv)}
     seed_tr, seed_dv = apply_mapping(seed_tr, mapping), apply_mapping(seed_dv, mapping)
 
     # taxonomy: given, else the production model's, else the bundled one (or the training rows' own labels)
@@ -310,8 +317,8 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
         "training": {"rows": len(train), "unique_rows": len({e.text for e in train}),
                      "label_distribution": label_distribution(train), "seconds": round(train_s, 2),
                      "trained_by": who(by), "warnings": warnings, "job_id": job_id,
-                     **dict((sources or {}).get("training") or {})},
-        "dev": dict((sources or {}).get("dev") or {}) or None,
+                     **dict(sources.get("training") or {})},
+        "dev": dict(sources.get("dev") or {}) or None,
         "retrain": {"base": {"name": name, "version": base.version} if base is not None else None,
                     "seed": {"train_rows": len(seed_tr), "dev_rows": len(seed_dv), "weight": seed_weight,
                              "train_sha256": seed_tr_sha, "dev_sha256": seed_dv_sha},
