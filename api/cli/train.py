@@ -63,15 +63,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         from nlp.lifecycle.evaluation import format_report
 
         print(format_report(res.metrics))
-    if not res.first:
-        from .models import format_comparison
+    if res.first:  # a refused first version: its reasons are in the "not promoted" warning above
+        if res.promoted is not None:
+            print(f"{res.spec} is the first version: production")
+        return 0
+    from .models import format_comparison
 
-        print(format_comparison(res.comparison))
-    if res.first and res.promoted is not None:
-        print(f"{res.spec} is the first version: production")
-    elif res.refused:
-        warn(f"{res.spec} was NOT promoted: " + "; ".join(res.refused))
-    elif res.promoted:
+    print(format_comparison(res.comparison))
+    if res.promoted:
         print(f"promoted {res.spec} to production")
     elif res.decision.passed:
         print(f"gate: passed. Promote with `cxlens models promote {res.spec}`")

@@ -70,8 +70,6 @@ class TrainingResult:
         return list(self.decision.failures) if self.first and self.promoted is None else None
 
 
-RetrainResult = TrainingResult  # the name of the API it had before training from files went through it
-
 
 def fingerprint(paths: Sequence[str | Path]) -> str:
     """sha256 over the bytes of ``paths`` (training files), in order."""
@@ -402,4 +400,5 @@ def evaluate_versions(store: ModelStore, name: str, candidate: str, production: 
     return report
 
 
-__all__ = ["TrainingResult", "RetrainResult", "retrain", "fingerprint", "with_encoder", "labels_taxonomy", "weight_examples", "evaluate_versions", "load_heldout", "is_eval_row"]
+__all__ = ["TrainingResult", "retrain", "fingerprint", "with_encoder", "labels_taxonomy", "weight_examples",
+           "evaluate_versions", "load_heldout", "is_eval_row"]

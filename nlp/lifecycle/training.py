@@ -13,6 +13,7 @@ from ..errors import DataError
 from ..labeled.formats import read_labeled
 from ..schema import Example
 from ..taxonomy import Taxonomy, load_taxonomy
+from .gate import GatePolicy
 from .retrain import TrainingResult, fingerprint, retrain
 from .store import ModelStore, parse_spec
 
@@ -31,7 +32,7 @@ def train_model(train_paths: Sequence[str | Path], *, dev_path: str | Path | Non
                 taxonomy: Taxonomy | None = None, progress: Callable[[str], None] | None = None,
                 encoder: str | Path | None = None, encoder_prefix: str | None = None, finetune: bool = False,
                 finetune_epochs: int = 2, by: str | None = None, promote_if_passed: bool = False,
-                policy=None) -> TrainingResult:
+                policy: GatePolicy | None = None) -> TrainingResult:
     """Train a new version of ``name`` on labeled files (and evaluate it, and production, on ``dev_path``).
     Bad rows are skipped and returned in ``errors``; the rest is :func:`nlp.lifecycle.retrain.retrain`.
     ``taxonomy=None``: the production model's, else the bundled one when it covers the files' labels, else

@@ -207,3 +207,12 @@ def test_retraining_a_first_version_on_shuffled_labels_serves_nothing(data, tmp_
     assert [e["action"] for e in store.history("noise")] == ["refused"]
     with pytest.raises(ModelNotFoundError, match="no production version"):
         store.resolve("noise")
+
+
+def test_cli_says_once_why_a_first_version_was_not_promoted(data, tmp_path, capsys):
+    from api.cli import main
+
+    assert main(["train", "--data", str(data["shuffled"]), "--dev", str(data["dev"]), "--model-type", "fast",
+                 "--param", "threshold_folds=0", "--name", "noise", "--models-dir", str(tmp_path / "m")]) == 0
+    out, err = capsys.readouterr()
+    assert err.count("not promoted: sanity") == 1 and "production" not in out.split("examples:")[0]
