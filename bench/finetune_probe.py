@@ -37,6 +37,8 @@ def main() -> int:
     ap.add_argument("--out", default="")
     ap.add_argument("--eval-train", action="store_true")
     ap.add_argument("--head-lr", type=float, default=1e-2)
+    ap.add_argument("--norm", choices=["none", "ln"], default="none",
+                    help="ln: a LayerNorm over the pooled vector before the heads (removes its common component)")
     args = ap.parse_args()
     import torch
     from transformers import AutoModel, AutoTokenizer
@@ -67,6 +69,8 @@ def main() -> int:
     H = model.config.hidden_size
     heads = torch.nn.ModuleDict({"sent": torch.nn.Linear(H, 4), "tp": torch.nn.Linear(H, len(T)),
                                  "pol": torch.nn.Linear(H, len(T) * 3)})
+    if args.norm == "ln":
+        heads["norm"] = torch.nn.LayerNorm(H)
     drop = torch.nn.Dropout(0.1)
 
     def labels(ex):
@@ -100,9 +104,11 @@ def main() -> int:
 
     def pool(h, m):
         if args.pooling == "cls":
-            return h[:, 0]
-        mf = m.unsqueeze(-1).to(h.dtype)
-        return (h * mf).sum(1) / mf.sum(1).clamp(min=1.0)
+            z = h[:, 0]
+        else:
+            mf = m.unsqueeze(-1).to(h.dtype)
+            z = (h * mf).sum(1) / mf.sum(1).clamp(min=1.0)
+        return heads["norm"](z) if "norm" in heads else z
 
     decay = lambda n: not (n.endswith("bias") or "LayerNorm" in n)  # noqa: E731
     opt = torch.optim.AdamW([
@@ -172,6 +178,7 @@ def main() -> int:
     t0 = time.perf_counter()
     step = 0
     model.train()
+    print(json.dumps({"args": vars(args)}), flush=True)
     for ep in range(args.epochs):
         losses = []
         for idx in plan():

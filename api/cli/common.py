@@ -63,10 +63,18 @@ def dataset_store(args: argparse.Namespace):
 
 
 def open_model(args: argparse.Namespace, spec: str | None = None):
-    """``--model`` (or ``spec``) from ``--models-dir``; the default model is built on first use."""
+    """``--model`` (or ``spec``) from ``--models-dir``; the default model is built on first use. The model
+    lives as long as the command: its objects are moved out of the cyclic collector's reach (``gc.freeze``),
+    which otherwise rescans them in every full collection while a large file is labelled (~7 % of
+    ``cxlens predict``'s time; docs/benchmarks.md)."""
+    import gc
+
     from nlp.lifecycle.training import open_model as _open
 
-    return _open(spec or args.model, store=model_store(args), progress=warn)
+    pipe = _open(spec or args.model, store=model_store(args), progress=warn)
+    gc.collect()
+    gc.freeze()
+    return pipe
 
 
 def taxonomy_for(args: argparse.Namespace):

@@ -97,6 +97,18 @@ class TfidfFeaturizer(NewParamDefaults, TransformerMixin, BaseEstimator):
             from ..errors import NotFittedError
 
             raise NotFittedError("TfidfFeaturizer is not fitted yet: call fit(texts) first")
+        if all(type(t) is str for t in texts):
+            # a row depends on its text alone: a text that comes again (a one-clause comment's clause is
+            # the comment; a repeated answer) is featurised once and its row repeated
+            first: dict[str, int] = {}
+            rows = [first.setdefault(t, len(first)) for t in texts]
+            if len(first) < len(texts):
+                X = self._transform(list(first))[rows]
+                X.has_sorted_indices = True  # rows copied whole: each keeps its sorted indices
+                return X
+        return self._transform(texts)
+
+    def _transform(self, texts: list[str]) -> sp.csr_matrix:
         w = _tfidf(self.word_, texts, _word_counts)
         c = _tfidf(self.char_, texts, lambda vec, docs: _char_wb_counts(vec, docs, self._word_cache()))
         if self.char_weight != 1.0:
@@ -156,6 +168,7 @@ class KeywordCounter:
                 (by3.setdefault(f[:3], set()) if len(f) >= 3 else short.setdefault(f, set())).add(j)
         self.by3 = {k: tuple(sorted(v)) for k, v in by3.items()}
         self.short = {k: tuple(sorted(v)) for k, v in short.items()}
+        self._memo: dict[str, tuple[int, ...]] = {}  # candidates per 3-character window (``__call__``)
 
     def _candidates(self, text: str, r: int) -> set[int]:
         out = set(self.by3.get(text[r:r + 3], ()))
@@ -170,16 +183,17 @@ class KeywordCounter:
         for j in self.slow:
             counts[j] = len(pats[j].findall(text))
         ends = [0] * len(pats)  # where each pattern's previous match ended
-        get3, get_short = self.by3.get, self.short.get
-        short = bool(self.short)
+        # the candidates at a start depend only on its next 3 characters: looked up once per such window
+        memo = self._memo
         for m in self._RUN.finditer(text):
             q = m.start()
-            cands: Any = get3(text[q:q + 3], ())
-            if short:
-                c1, c2 = get_short(text[q:q + 1]), get_short(text[q:q + 2])
-                if c1 or c2:
-                    cands = set(cands).union(c1 or (), c2 or ())
-            if text.startswith("NEG_", q):
+            w = text[q:q + 3]
+            cands: Any = memo.get(w)
+            if cands is None:
+                if len(memo) >= _WORD_CACHE_MAX:
+                    memo.clear()
+                cands = memo[w] = tuple(sorted(self._candidates(w, 0)))
+            if w == "NEG" and text.startswith("NEG_", q):
                 cands = set(cands) | self._candidates(text, q + 4)
             if not cands:
                 continue

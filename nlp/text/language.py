@@ -37,15 +37,20 @@ SUPPORTED: dict[str, tuple[Language, str]] = {
 _NOT_LANGUAGE = re.compile(r"(?:https?://|www\.)\S+|\S+@\S+\.\w+|[@#][\w.]+", re.UNICODE)
 
 
-_CYRILLIC_LETTER = re.compile("[" + "".join(re.escape(chr(c)) for c in range(0x400, 0x500) if chr(c).isalpha()) + "]")
-_ASCII_LETTER = re.compile("[A-Za-z]")
+#: runs of letters per script (counted as the length of their joined runs: one string per run, not per letter)
+_CYRILLIC_LETTER = re.compile("[" + "".join(re.escape(chr(c)) for c in range(0x400, 0x500) if chr(c).isalpha()) + "]+")
+_ASCII_LETTER = re.compile("[A-Za-z]+")
+#: what every :data:`_NOT_LANGUAGE` match contains: a text with none of them is left as it is
+_NOT_LANGUAGE_MARKS = ("@", "#", "http", "www.")
 _NON_ASCII_NON_CYRILLIC = re.compile("[^\x00-\x7f\u0400-\u04ff]")
 
 
 def script_counts(text: str) -> dict[str, int]:
     """Count letters per script (cyrillic, latin, other), ignoring links, e-mails, @mentions, #hashtags."""
-    text = _NOT_LANGUAGE.sub(" ", text)
-    counts = {"cyrillic": len(_CYRILLIC_LETTER.findall(text)), "latin": len(_ASCII_LETTER.findall(text)), "other": 0}
+    if any(mark in text for mark in _NOT_LANGUAGE_MARKS):
+        text = _NOT_LANGUAGE.sub(" ", text)
+    counts = {"cyrillic": len("".join(_CYRILLIC_LETTER.findall(text))),
+              "latin": len("".join(_ASCII_LETTER.findall(text))), "other": 0}
     for ch in _NON_ASCII_NON_CYRILLIC.findall(text):  # rare: accented Latin, other scripts, emoji
         if ch.isalpha():
             counts["latin" if unicodedata.name(ch, "").startswith("LATIN") else "other"] += 1

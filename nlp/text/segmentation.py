@@ -250,6 +250,83 @@ _RUNS = re.compile(r"\s+|\S+")
 _OTHER_WHITESPACE = re.compile(r"[^\S ]|  ")  # whitespace other than single spaces
 #: cached chunks per language before the cache starts afresh (bounds the memory of long streams)
 _CHUNK_CACHE_MAX = 100_000
+#: chunks of these letters only are one token wherever no prefix, suffix or infix rule can match letters
+#: (:func:`_letters_only_safe`): most words of a text, tokenised without the tokenizer's regexes
+_PLAIN_LETTERS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZабвгдеёжзийклмнопрстуфхцчшщъыьэюяАБВГДЕЁЖЗИЙКЛМНОПРСТУФХЦЧШЩЪЫЬЭЮЯ"
+_PLAIN_WORD = re.compile(f"[{_PLAIN_LETTERS}]+")
+
+
+def _class_admits(items: list, chars: str) -> bool:
+    """Whether the parsed character class ``items`` (``re._parser`` ``IN`` operands) admits one of ``chars``;
+    ``True`` where it uses a construct this does not read (so callers stay on the safe side)."""
+    from re import _constants as C
+
+    negate = bool(items) and items[0][0] is C.NEGATE
+    tests = []
+    for op, av in items[1:] if negate else items:
+        if op is C.LITERAL:
+            tests.append(lambda ch, c=av: ord(ch) == c)
+        elif op is C.RANGE:
+            tests.append(lambda ch, lo=av[0], hi=av[1]: lo <= ord(ch) <= hi)
+        elif op is C.CATEGORY and av in (C.CATEGORY_DIGIT, C.CATEGORY_SPACE):
+            tests.append(lambda ch: False)  # our letters are neither digits nor spaces
+        else:
+            return True
+    return any(any(t(ch) for t in tests) != negate for ch in chars)
+
+
+def _can_match_letters(seq: list, chars: str) -> bool:
+    """Whether the parsed regex ``seq`` could match (a non-empty part of) a string made only of ``chars``,
+    searched on its own (nothing before or after it). ``False`` only where every way through it must
+    consume or look at a character outside ``chars``; anything it does not read counts as a possible match."""
+    from re import _constants as C
+
+    for op, av in seq:
+        if op is C.LITERAL:
+            if chr(av) not in chars:
+                return False
+        elif op is C.IN:
+            if not _class_admits(av, chars):
+                return False
+        elif op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT):
+            if av[0] >= 1 and not _can_match_letters(av[2], chars):
+                return False
+        elif op is C.SUBPATTERN:
+            if not _can_match_letters(av[3], chars):
+                return False
+        elif op is C.BRANCH:
+            if not any(_can_match_letters(b, chars) for b in av[1]):
+                return False
+        elif op is C.ASSERT:  # a look-ahead/-behind reads characters too: they must be there
+            if not _can_match_letters(av[1], chars):
+                return False
+        elif op in (C.AT, C.ASSERT_NOT):
+            continue  # zero-width: ignoring it only widens what may match
+        else:
+            return True  # not read: possibly a match
+    return True
+
+
+def _letters_only_safe(tokenizer) -> bool:
+    """Whether no prefix, suffix or infix rule of ``tokenizer`` can match inside a chunk of
+    :data:`_PLAIN_LETTERS`: such a chunk is then one token (unless it is a special case), by
+    ``Tokenizer._split_affixes`` and ``_attach_tokens``. Read from the compiled patterns themselves, so a
+    spaCy or language whose rules do cut letters (or are not plain ``re`` patterns) keeps the full replay."""
+    from re import _parser
+
+    for fn in (tokenizer.prefix_search, tokenizer.suffix_search, tokenizer.infix_finditer):
+        if fn is None:
+            continue
+        pattern = getattr(fn, "__self__", None)
+        if not isinstance(pattern, re.Pattern) or not isinstance(pattern.pattern, str):
+            return False
+        try:
+            parsed = _parser.parse(pattern.pattern, pattern.flags)
+        except Exception:  # noqa: BLE001 - a pattern this cannot read: no shortcut
+            return False
+        if pattern.flags & re.IGNORECASE or _can_match_letters(list(parsed), _PLAIN_LETTERS):
+            return False
+    return True
 
 
 class _ChunkTokenizer:
@@ -276,6 +353,7 @@ class _ChunkTokenizer:
         self.specials = frozenset(nlp.tokenizer.rules or {})
         self.getters = nlp.vocab.lex_attr_getters
         self.cache: dict[str, tuple] = {}
+        self.plain_words = _letters_only_safe(self.tokenizer)
 
     def _norm(self, text: str, lower: str, alpha: bool) -> str:
         if not self.lemmas:
@@ -290,16 +368,23 @@ class _ChunkTokenizer:
         special case takes part (the chunk, a part left after a prefix or suffix, or a token is one, or two
         neighbouring tokens could form one): spaCy then tokenises the chunk itself."""
         tk, specials = self.tokenizer, self.specials
+        plain = _PLAIN_WORD.fullmatch if self.plain_words else None
+        if plain is not None and plain(chunk):
+            return None if chunk in specials else [chunk]  # what the rules below give such a chunk
         token_match, url_match = tk.token_match, tk.url_match
         prefixes: list[str] = []
         suffixes: list[str] = []
         string = chunk
         last_size = 0
+        letters = False  # ``string`` is plain letters: no prefix, suffix or infix rule can cut it
         while string and len(string) != last_size:
             if token_match and token_match(string):
                 break
             if string in specials:
                 return None
+            if plain is not None and plain(string):
+                letters = True
+                break  # the rules below would find no prefix or suffix: the loop would end here
             last_size = len(string)
             pre_len = tk.find_prefix(string)
             if pre_len != 0:
@@ -326,7 +411,7 @@ class _ChunkTokenizer:
             if string in specials:
                 return None
             matches = None
-            if not ((token_match and token_match(string)) or (url_match and url_match(string))):
+            if not (letters or (token_match and token_match(string)) or (url_match and url_match(string))):
                 matches = tk.find_infix(string)
             if not matches:
                 out.append(string)

@@ -103,6 +103,34 @@ def test_chunks_that_a_special_case_could_join_are_tokenised_whole():
     assert seg.analyze_many([text], ["ru"]) == seg.analyze_many_spacy([text], ["ru"])
 
 
+def test_plain_words_skip_the_affix_rules_only_where_no_rule_can_cut_letters():
+    import re
+
+    import spacy
+    from spacy.util import compile_suffix_regex
+
+    from nlp.text.segmentation import _ChunkTokenizer, _letters_only_safe
+
+    for lang in ("ru", "en"):  # spaCy's own rules never cut a run of letters
+        assert _letters_only_safe(spacy.blank(lang).tokenizer)
+    cut = spacy.blank("en")  # a suffix rule that cuts letters: "walking" is "walk" + "ing"
+    cut.tokenizer.suffix_search = compile_suffix_regex(list(cut.Defaults.suffixes) + ["ing"]).search
+    cut.add_pipe("sentencizer")
+    assert not _letters_only_safe(cut.tokenizer)
+    chunker = _ChunkTokenizer(cut, lemmas=False)
+    assert [t.text for t in cut.tokenizer("walking")] == ["walk", "ing"] == chunker._split("walking")
+    for infix in ("(?<=[a-z])x(?=[a-z])", "[^0-9]"):  # a letter inside a word, a negated class
+        other = spacy.blank("en")
+        other.tokenizer.infix_finditer = re.compile(infix).finditer
+        assert not _letters_only_safe(other.tokenizer)
+    plain = spacy.blank("en")
+    plain.add_pipe("sentencizer")
+    chunker = _ChunkTokenizer(plain, lemmas=False)
+    assert chunker.plain_words
+    assert chunker._split("walking") == ["walking"]
+    assert chunker._split("dont") is None  # a special case ("do" + "nt"): spaCy tokenises it
+
+
 # -- features --------------------------------------------------------------------------------------
 def _reference_features(f: TfidfFeaturizer, texts: list[str]) -> sp.csr_matrix:
     blocks = [f.word_.transform(texts), f.char_.transform(texts)]
