@@ -32,7 +32,7 @@ def register(sub) -> None:
                    help="text prefix for that encoder (default 'query: ', as E5 expects; '' for a plain BERT/XLM-R)")
     p.add_argument("--finetune", action="store_true",
                    help="encoder/ensemble: fine-tune the encoder on the training rows first (slow on CPU; GPU if present)")
-    p.add_argument("--finetune-epochs", type=int, default=2, metavar="N", help="epochs of --finetune (default 2)")
+    p.add_argument("--finetune-epochs", type=int, default=None, metavar="N", help="epochs of --finetune (default 5)")
     g = p.add_argument_group("retraining on stored datasets (docs/retraining.md)")
     g.add_argument("--dataset", action="append", metavar="NAME[@HASH]",
                    help="retrain on the seed set plus this imported dataset (repeatable)")

@@ -109,21 +109,23 @@ def with_encoder(model_type: str, params: Mapping[str, Any] | None, *, encoder: 
 
 
 def finetuned_encoder(examples: Sequence[Example], *, root: Path, base: str | Path | None = None,
-                      epochs: int = 2, progress: Callable[[str], None] | None = None) -> Path:
-    """Fine-tune the encoder on ``examples`` (sentiment + touchpoints) into ``root/<data+settings hash>``;
-    an existing folder for the same data, base and settings is reused (runs are deterministic)."""
-    from ..families.encoders.finetune import FinetuneConfig, finetune_encoder
+                      epochs: int | None = None, progress: Callable[[str], None] | None = None) -> Path:
+    """Fine-tune the encoder on ``examples`` (sentiment, touchpoints and their polarities) into
+    ``root/<data+settings hash>`` (a delta folder: only the tuned layers); an existing folder for the same
+    data, base and settings is reused (runs are deterministic)."""
+    from ..families.encoders.finetune import FinetuneConfig, finetune_encoder, is_delta
 
-    cfg = FinetuneConfig(epochs=epochs)
-    key = hashlib.sha256(repr(([(e.text, e.sentiment, e.categories) for e in examples],
+    cfg = FinetuneConfig() if epochs is None else FinetuneConfig(epochs=epochs)
+    pairs = [[(a.category, a.polarity) for a in e.aspects or []] for e in examples]
+    key = hashlib.sha256(repr(([(e.text, e.sentiment, p) for e, p in zip(examples, pairs)],
                                str(base), cfg)).encode("utf-8")).hexdigest()[:16]
     out = root / f"finetuned-{key}"
-    if (out / "config.json").is_file():
+    if is_delta(out):
         return out
     has_aspects = any(e.aspects is not None for e in examples)
     finetune_encoder([e.text for e in examples], sentiment=[e.sentiment for e in examples],
                      touchpoints=[e.categories for e in examples] if has_aspects else None,
-                     out_dir=out, base=base, config=cfg, log=progress)
+                     polarities=pairs if has_aspects else None, out_dir=out, base=base, config=cfg, log=progress)
     return out
 
 
@@ -193,7 +195,7 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
             policy: GatePolicy | None = None, promote_if_passed: bool = False, by: str | None = None,
             progress: Callable[[str], None] | None = None, job_id: str | None = None,
             encoder: str | Path | None = None, encoder_prefix: str | None = None, finetune: bool = False,
-            finetune_epochs: int = 2, dev_group: str = SEED_DEV, sources: Mapping[str, Any] | None = None,
+            finetune_epochs: int | None = None, dev_group: str = SEED_DEV, sources: Mapping[str, Any] | None = None,
             errors: Sequence[DataError] = ()) -> TrainingResult:
     """Train, evaluate against production, store the comparison; see the module docstring.
 

@@ -31,7 +31,7 @@ def train_model(train_paths: Sequence[str | Path], *, dev_path: str | Path | Non
                 name: str = DEFAULT_MODEL_NAME, store: ModelStore | None = None, params: dict[str, Any] | None = None,
                 taxonomy: Taxonomy | None = None, progress: Callable[[str], None] | None = None,
                 encoder: str | Path | None = None, encoder_prefix: str | None = None, finetune: bool = False,
-                finetune_epochs: int = 2, by: str | None = None, promote_if_passed: bool = False,
+                finetune_epochs: int | None = None, by: str | None = None, promote_if_passed: bool = False,
                 policy: GatePolicy | None = None) -> TrainingResult:
     """Train a new version of ``name`` on labeled files (and evaluate it, and production, on ``dev_path``).
     Bad rows are skipped and returned in ``errors``; the rest is :func:`nlp.lifecycle.retrain.retrain`.

@@ -119,7 +119,9 @@ class EncoderFeaturizer(NewParamDefaults, TransformerMixin, BaseEstimator):
         if not path.is_dir():
             raise DataError("encoder folder not found", field="model_path",
                             expected="a local transformers checkpoint folder", found=str(path))
-        return path
+        from .finetune import is_delta, materialize
+
+        return materialize(path) if is_delta(path) else path  # a fine-tuned delta: built once in the cache
 
     def _get_encoder(self):
         enc = self.__dict__.get("_encoder")

