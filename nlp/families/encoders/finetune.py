@@ -262,21 +262,31 @@ def finetune_encoder(texts: Sequence[str], *, sentiment: Sequence[str | None] | 
     return summary
 
 
-def save_delta(model, *, base: Path, base_id: str, out_dir: str | Path, summary: dict) -> Path:
+def save_delta(model, *, base: Path, base_id: str, out_dir: str | Path, summary: dict,
+               dtype: str = "float16") -> Path:
     """Write the tuned tensors of ``model`` (all but the frozen word embeddings) and its config to
-    ``out_dir`` (atomically), naming the base checkpoint they apply to."""
+    ``out_dir`` (atomically), naming the base checkpoint they apply to. Floating-point tensors are stored
+    as ``dtype`` (float16 by default: 21 MB instead of 42 for e5-small's 6 layers; the ensemble trained
+    with ``--finetune`` gave the same seed dev metrics to the last row with weights rounded to float16,
+    docs/quality.md) and read back as float32 (:func:`materialize`), for training and serving alike."""
+    import torch
     from safetensors.torch import save_file
+
+    store_as = {"float16": torch.float16, "float32": torch.float32}.get(dtype)
+    if store_as is None:
+        raise DataError(field="dtype", expected="float16 or float32", found=dtype)
 
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
-        state = {k: v.detach().contiguous() for k, v in model.state_dict().items() if k not in _FROZEN}
+        state = {k: (v.detach().to(store_as) if v.is_floating_point() else v.detach()).contiguous()
+                 for k, v in model.state_dict().items() if k not in _FROZEN}
         save_file(state, str(tmp / DELTA_WEIGHTS))
         model.config.to_json_file(str(tmp / "config.json"))
         digest = hashlib.sha256((tmp / DELTA_WEIGHTS).read_bytes()).hexdigest()
         meta = {**summary, "format": "cxlens-encoder-delta/1", "base_path": str(base), "frozen": list(_FROZEN),
-                "delta_sha256": digest}
+                "dtype": dtype, "delta_sha256": digest}
         (tmp / DELTA_META).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
         _readable(tmp)
         if out.exists():
@@ -308,7 +318,9 @@ def materialize(delta: str | Path, *, base: str | Path | None = None, root: Path
     import torch
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     delta = Path(delta)
     try:
         meta = json.loads((delta / DELTA_META).read_text(encoding="utf-8"))
@@ -336,7 +348,7 @@ def materialize(delta: str | Path, *, base: str | Path | None = None, root: Path
         raise DataError("the fine-tuned encoder was trained on another base checkpoint", field="model_path",
                         expected=meta["base"], found=folder_fingerprint(base, model))
     tuned = AutoModel.from_config(AutoConfig.from_pretrained(str(delta), local_files_only=True))
-    state = load_file(str(delta / DELTA_WEIGHTS))
+    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(delta / DELTA_WEIGHTS)).items()}
     full = model.state_dict()
     for name in meta.get("frozen", _FROZEN):
         state[name] = full[name]
