@@ -115,10 +115,15 @@ def finetuned_encoder(examples: Sequence[Example], *, root: Path, base: str | Pa
     data, base and settings is reused (runs are deterministic)."""
     from ..families.encoders.finetune import FinetuneConfig, finetune_encoder, is_delta
 
+    from ..families.encoders.convert import ensure_converted
+    from ..families.encoders.encoder import folder_fingerprint
+
     cfg = FinetuneConfig() if epochs is None else FinetuneConfig(epochs=epochs)
     pairs = [[(a.category, a.polarity) for a in e.aspects or []] for e in examples]
+    base_path = Path(base) if base is not None else ensure_converted()
+    # the base by content: a changed base checkpoint is tuned anew instead of reusing a delta that no longer fits
     key = hashlib.sha256(repr(([(e.text, e.sentiment, p) for e, p in zip(examples, pairs)],
-                               str(base), cfg)).encode("utf-8")).hexdigest()[:16]
+                               folder_fingerprint(base_path), cfg)).encode("utf-8")).hexdigest()[:16]
     out = root / f"finetuned-{key}"
     if is_delta(out):
         return out

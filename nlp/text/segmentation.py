@@ -292,6 +292,8 @@ def _can_match_letters(seq: list, chars: str) -> bool:
             if av[0] >= 1 and not _can_match_letters(av[2], chars):
                 return False
         elif op is C.SUBPATTERN:
+            if av[1] & re.IGNORECASE:
+                return True  # a scoped (?i:...): its literals also match other cases (not read here)
             if not _can_match_letters(av[3], chars):
                 return False
         elif op is C.BRANCH:

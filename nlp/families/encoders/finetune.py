@@ -115,6 +115,8 @@ def finetune_encoder(texts: Sequence[str], *, sentiment: Sequence[str | None] | 
 
         base = ensure_converted()
     base = Path(base)
+    if is_delta(base):  # tuning a tuned encoder further: from its full checkpoint
+        base = materialize(base)
     if not (base / "config.json").is_file():
         raise DataError("not a transformers checkpoint folder", field="base", expected="a folder with config.json",
                         found=str(base))
@@ -258,14 +260,16 @@ def finetune_encoder(texts: Sequence[str], *, sentiment: Sequence[str | None] | 
         "pooling": "mean",
         "normalize": True,
     }
-    save_delta(model.to("cpu"), base=base, base_id=base_id, out_dir=out_dir, summary=summary)
+    frozen = [n for n in _FROZEN if n in model.state_dict()] if cfg.freeze_embeddings else []
+    save_delta(model.to("cpu"), base=base, base_id=base_id, out_dir=out_dir, summary=summary, frozen=frozen)
     return summary
 
 
 def save_delta(model, *, base: Path, base_id: str, out_dir: str | Path, summary: dict,
-               dtype: str = "float16") -> Path:
-    """Write the tuned tensors of ``model`` (all but the frozen word embeddings) and its config to
-    ``out_dir`` (atomically), naming the base checkpoint they apply to. Floating-point tensors are stored
+               dtype: str = "float16", frozen: Sequence[str] = _FROZEN) -> Path:
+    """Write the tensors of ``model`` except the ``frozen`` ones (left as they are in the base: the word
+    embeddings, unless they were tuned too) and its config to ``out_dir`` (atomically), naming the base
+    checkpoint they apply to. Floating-point tensors are stored
     as ``dtype`` (float16 by default: 21 MB instead of 42 for e5-small's 6 layers; the ensemble trained
     with ``--finetune`` gave the same seed dev metrics to the last row with weights rounded to float16,
     docs/quality.md) and read back as float32 (:func:`materialize`), for training and serving alike."""
@@ -281,11 +285,11 @@ def save_delta(model, *, base: Path, base_id: str, out_dir: str | Path, summary:
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     try:
         state = {k: (v.detach().to(store_as) if v.is_floating_point() else v.detach()).contiguous()
-                 for k, v in model.state_dict().items() if k not in _FROZEN}
+                 for k, v in model.state_dict().items() if k not in frozen}
         save_file(state, str(tmp / DELTA_WEIGHTS))
         model.config.to_json_file(str(tmp / "config.json"))
         digest = hashlib.sha256((tmp / DELTA_WEIGHTS).read_bytes()).hexdigest()
-        meta = {**summary, "format": "cxlens-encoder-delta/1", "base_path": str(base), "frozen": list(_FROZEN),
+        meta = {**summary, "format": "cxlens-encoder-delta/1", "base_path": str(base), "frozen": list(frozen),
                 "dtype": dtype, "delta_sha256": digest}
         (tmp / DELTA_META).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
         _readable(tmp)
@@ -314,26 +318,44 @@ def is_delta(path: str | Path) -> bool:
 def materialize(delta: str | Path, *, base: str | Path | None = None, root: Path | None = None) -> Path:
     """The full ``transformers`` checkpoint folder of a delta folder, built once under ``root`` (default
     ``cache_dir()/encoders``) from the base checkpoint (default: the one recorded, else the converted
-    e5-small) and reused while the delta's sha256 is the same. The base must have the recorded fingerprint."""
+    e5-small) and reused while the delta's sha256 is the same. The base must have the recorded fingerprint;
+    anything unreadable or not fitting is a :class:`DataError` naming ``model_path``."""
+    delta = Path(delta)
+    try:
+        meta = json.loads((delta / DELTA_META).read_text(encoding="utf-8"))
+        digest, base_id, model_id = str(meta["delta_sha256"]), str(meta["base"]), str(meta["model_id"])
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise DataError("unreadable fine-tuned encoder", field="model_path",
+                        expected=f"a folder with {DELTA_META} (delta_sha256, base, model_id)",
+                        found=f"{delta}: {e}") from e
+    if root is None:
+        from ...config import cache_dir
+
+        root = cache_dir() / "encoders"
+    out = root / f"tuned-{digest[:16]}"
+    if (out / "config.json").is_file():
+        return out
+    try:
+        return _build(delta, meta, digest, base_id, model_id, base, root, out)
+    except CxlensError:
+        raise
+    except (OSError, ValueError, KeyError, RuntimeError) as e:  # a missing/corrupt file, a size mismatch
+        raise DataError("cannot rebuild the fine-tuned encoder", field="model_path",
+                        expected="a delta folder and the base checkpoint it was trained on",
+                        found=f"{delta}: {type(e).__name__}: {e}") from e
+
+
+def _build(delta: Path, meta: dict, digest: str, base_id: str, model_id: str, base: str | Path | None,
+           root: Path, out: Path) -> Path:
     import torch
     from safetensors.torch import load_file
     from transformers import AutoConfig, AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    delta = Path(delta)
-    try:
-        meta = json.loads((delta / DELTA_META).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise DataError("unreadable fine-tuned encoder", field="model_path", expected=f"a folder with {DELTA_META}",
-                        found=f"{delta}: {e}") from e
-    if root is None:
-        from ...config import cache_dir
-
-        root = cache_dir() / "encoders"
-    out = root / f"tuned-{meta['delta_sha256'][:16]}"
-    if (out / "config.json").is_file():
-        return out
+    if hashlib.sha256((delta / DELTA_WEIGHTS).read_bytes()).hexdigest() != digest:
+        raise DataError("the fine-tuned encoder's weights are not the ones it recorded", field="model_path",
+                        expected=f"sha256 {digest[:16]}...", found=str(delta / DELTA_WEIGHTS))
     if base is None:
         recorded = Path(meta.get("base_path") or "")
         if (recorded / "config.json").is_file():
@@ -344,9 +366,9 @@ def materialize(delta: str | Path, *, base: str | Path | None = None, root: Path
             base = ensure_converted()
     base = Path(base)
     model = AutoModel.from_pretrained(str(base), local_files_only=True)
-    if folder_fingerprint(base, model) != meta["base"]:
+    if folder_fingerprint(base, model) != base_id:
         raise DataError("the fine-tuned encoder was trained on another base checkpoint", field="model_path",
-                        expected=meta["base"], found=folder_fingerprint(base, model))
+                        expected=base_id, found=folder_fingerprint(base, model))
     tuned = AutoModel.from_config(AutoConfig.from_pretrained(str(delta), local_files_only=True))
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(delta / DELTA_WEIGHTS)).items()}
     full = model.state_dict()
@@ -362,7 +384,8 @@ def materialize(delta: str | Path, *, base: str | Path | None = None, root: Path
         with torch.no_grad():
             tuned.save_pretrained(str(tmp))
         AutoTokenizer.from_pretrained(str(base), local_files_only=True).save_pretrained(str(tmp))
-        (tmp / META_FILE).write_text(json.dumps({**meta, "model_id": meta["model_id"], "delta": str(delta)},
+        # the weights' own id: it keys the embedding cache, so another delta of the same run never shares it
+        (tmp / META_FILE).write_text(json.dumps({**meta, "model_id": f"{model_id}#{digest[:12]}", "delta": str(delta)},
                                                 indent=2, ensure_ascii=False), encoding="utf-8")
         _readable(tmp)
         try:

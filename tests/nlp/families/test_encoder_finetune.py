@@ -83,10 +83,29 @@ def test_a_delta_is_rebuilt_from_its_base_and_refuses_another(tiny_dir, tmp_path
     for k, v in d.items():
         np.testing.assert_array_equal(p1[k], v)  # every tuned tensor, as trained
     assert materialize(tmp_path / "ft", root=tmp_path / "cache") == full  # built once
+    meta = json.loads((full / "cxlens_encoder.json").read_text())
+    assert meta["model_id"].endswith("#" + json.loads((tmp_path / "ft" / "cxlens_delta.json").read_text())
+                                     ["delta_sha256"][:12])  # the embedding cache key names these weights
     write_tiny_bin(tmp_path / "b.bin", seed=1)
     other = convert(tmp_path / "b.bin", tmp_path / "b")
     with pytest.raises(DataError, match="another base"):
         materialize(tmp_path / "ft", base=other, root=tmp_path / "cache2")
+    weights = tmp_path / "ft" / "delta.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-7])  # a damaged delta: a clear error, nothing built
+    with pytest.raises(DataError, match="not the ones it recorded"):
+        materialize(tmp_path / "ft", root=tmp_path / "cache3")
+    assert not (tmp_path / "cache3").exists() or not list((tmp_path / "cache3").iterdir())
+
+
+def test_tuned_word_embeddings_are_kept_in_the_delta(tiny_dir, tmp_path):
+    from nlp.families.encoders.finetune import FinetuneConfig, finetune_encoder, materialize
+
+    cfg = FinetuneConfig(epochs=2, batch_size=4, lr=1e-2, seed=0, freeze_embeddings=False)
+    finetune_encoder(TEXTS, sentiment=SENT, out_dir=tmp_path / "ft", base=tiny_dir, config=cfg, device="cpu")
+    d, p0 = _delta(tmp_path / "ft"), _params(tiny_dir)
+    emb = "embeddings.word_embeddings.weight"
+    assert emb in d and not np.array_equal(d[emb], p0[emb].astype(d[emb].dtype))
+    np.testing.assert_array_equal(_params(materialize(tmp_path / "ft", root=tmp_path / "c"))[emb], d[emb])
 
 
 def test_finetune_input_errors(tiny_dir, tmp_path):

@@ -119,7 +119,7 @@ def test_plain_words_skip_the_affix_rules_only_where_no_rule_can_cut_letters():
     assert not _letters_only_safe(cut.tokenizer)
     chunker = _ChunkTokenizer(cut, lemmas=False)
     assert [t.text for t in cut.tokenizer("walking")] == ["walk", "ing"] == chunker._split("walking")
-    for infix in ("(?<=[a-z])x(?=[a-z])", "[^0-9]"):  # a letter inside a word, a negated class
+    for infix in ("(?<=[a-z])x(?=[a-z])", "[^0-9]", "(?i:K)"):  # a letter in a word, a negated class, (?i:)
         other = spacy.blank("en")
         other.tokenizer.infix_finditer = re.compile(infix).finditer
         assert not _letters_only_safe(other.tokenizer)
