@@ -11,8 +11,11 @@ batch 16, length-bucketed batches, about 130 s per epoch of 4,942 rows on a quie
   large common component (norm 4.1, per-dimension std 0.11), so a linear head at 1e-3 moves too slowly;
   on frozen features the same head fits 0.03 (lr 1e-3) vs 0.81 (lr 1e-2) training F1 in 300 steps.
 - head lr 1e-2 (the default here): on 600 training rows the touchpoint fit rises to 0.50 after 3 epochs;
-  the full run was not finished (no time left in the session). Next: standardise the pooled vector
-  (or a LayerNorm + dense pooler) before the heads, clause-level training from the evidence spans.
+  the full run was not finished (no time left in the session).
+- ``--norm ln --head-lr 3e-3`` (a LayerNorm over the pooled vector; 2026-12-04, 636 s for 5 epochs): sentiment
+  0.862, touchpoint 0.664, pair 0.539 after epoch 5; with ``--pooling cls`` 0.839 / 0.482 / 0.390. This
+  recipe is now ``nlp.families.encoders.finetune`` (``cxlens train --finetune``); per-epoch table in
+  docs/quality.md "Fine-tuning, issue 15 recipe".
 """
 from __future__ import annotations
 
