@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import DataError
+from ..hashing import file_sha256
 from ..labeled.formats import CSV_SUFFIXES, JSONL_SUFFIXES, PARQUET_SUFFIXES
 
 INPUT_SUFFIXES = CSV_SUFFIXES | JSONL_SUFFIXES | PARQUET_SUFFIXES
@@ -23,14 +24,6 @@ class InputFile:
     def key(self) -> str:
         """Stable short name of this input in partition file names (from its path, not its content)."""
         return hashlib.sha256(self.path.encode("utf-8")).hexdigest()[:10]
-
-
-def file_sha256(path: str | Path, *, block: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(block):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _is_input(p: Path) -> bool:

@@ -17,7 +17,6 @@ seconds instead of minutes.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import shutil
 import sys
@@ -29,6 +28,7 @@ from typing import Any, Callable
 
 from ..config import DEFAULT_MODEL_NAME, SHIPPED_MODEL_TYPE
 from ..errors import CxlensError
+from ..hashing import file_sha256
 from ..locks import dir_lock
 from .store import META_FILE, MODEL_FILE, ModelStore, library_versions
 
@@ -37,14 +37,6 @@ MANIFEST_FILE = "MANIFEST.json"
 
 def shipped_dir(name: str = DEFAULT_MODEL_NAME) -> Path:
     return Path(str(resources.files("nlp.data").joinpath("models", name)))
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def manifest(name: str = DEFAULT_MODEL_NAME) -> dict[str, Any] | None:
@@ -58,7 +50,7 @@ def verify(name: str = DEFAULT_MODEL_NAME) -> dict[str, Any]:
     if man is None:
         raise CxlensError(f"no shipped model '{name}' in {shipped_dir(name)}", code="no_shipped_model")
     model = shipped_dir(name) / MODEL_FILE
-    if not model.is_file() or sha256_of(model) != man["sha256"]:
+    if not model.is_file() or file_sha256(model) != man["sha256"]:
         raise CxlensError(f"the shipped model file {model} does not match its manifest's sha256 "
                           f"(rebuild it with `make model`)", code="shipped_model_mismatch")
     return man
@@ -116,8 +108,8 @@ def export(store: ModelStore, name: str, version: str, out_dir: Path) -> dict[st
             meta[part][key] = [_portable(x) for x in v] if isinstance(v, list) else _portable(v)
     (out_dir / META_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
     man = {"name": name, "model_type": meta.get("model_type"), "file": MODEL_FILE,
-           "sha256": sha256_of(out_dir / MODEL_FILE), "bytes": (out_dir / MODEL_FILE).stat().st_size,
-           "seed_train_sha256": sha256_of(Path(seed_split_path("train"))),
+           "sha256": file_sha256(out_dir / MODEL_FILE), "bytes": (out_dir / MODEL_FILE).stat().st_size,
+           "seed_train_sha256": file_sha256(Path(seed_split_path("train"))),
            "metrics": meta.get("metrics", {}), "libraries": meta.get("libraries") or library_versions(),
            "built": meta.get("created") or datetime.now(timezone.utc).isoformat(timespec="seconds"),
            "rebuild": "make model  (python -m nlp.lifecycle.shipped build)"}

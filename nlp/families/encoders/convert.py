@@ -21,7 +21,6 @@ The build is idempotent and atomic: written to a temporary folder next to the ta
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ import numpy as np
 
 from ...config import cache_dir
 from ...errors import CxlensError, DataError
+from ...hashing import file_sha256 as _file_sha256
 from .e5bin import E5Bin, read_e5_bin
 
 CONVERTER_VERSION = 1
@@ -64,11 +64,7 @@ def file_sha256(path: Path) -> str:
     st = path.stat()
     key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
     if key not in _SHA_MEMO:
-        h = hashlib.sha256()
-        with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 22), b""):
-                h.update(chunk)
-        _SHA_MEMO[key] = h.hexdigest()
+        _SHA_MEMO[key] = _file_sha256(path, block=1 << 22)
     return _SHA_MEMO[key]
 
 

@@ -41,6 +41,7 @@ from typing import Sequence
 import numpy as np
 
 from ...errors import CxlensError, DataError
+from ...hashing import file_sha256
 from ...schema import SENTIMENTS
 from .encoder import META_FILE, folder_fingerprint
 
@@ -288,7 +289,7 @@ def save_delta(model, *, base: Path, base_id: str, out_dir: str | Path, summary:
                  for k, v in model.state_dict().items() if k not in frozen}
         save_file(state, str(tmp / DELTA_WEIGHTS))
         model.config.to_json_file(str(tmp / "config.json"))
-        digest = hashlib.sha256((tmp / DELTA_WEIGHTS).read_bytes()).hexdigest()
+        digest = file_sha256(tmp / DELTA_WEIGHTS)
         meta = {**summary, "format": "cxlens-encoder-delta/1", "base_path": str(base), "frozen": list(frozen),
                 "dtype": dtype, "delta_sha256": digest}
         (tmp / DELTA_META).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
@@ -353,7 +354,7 @@ def _build(delta: Path, meta: dict, digest: str, base_id: str, model_id: str, ba
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()
-    if hashlib.sha256((delta / DELTA_WEIGHTS).read_bytes()).hexdigest() != digest:
+    if file_sha256(delta / DELTA_WEIGHTS) != digest:
         raise DataError("the fine-tuned encoder's weights are not the ones it recorded", field="model_path",
                         expected=f"sha256 {digest[:16]}...", found=str(delta / DELTA_WEIGHTS))
     if base is None:
