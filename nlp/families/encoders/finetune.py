@@ -34,9 +34,10 @@ import shutil
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -282,9 +283,7 @@ def save_delta(model, *, base: Path, base_id: str, out_dir: str | Path, summary:
         raise DataError(field="dtype", expected="float16 or float32", found=dtype)
 
     out = Path(out_dir)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
+    with _new_folder(out, replace=True) as tmp:
         state = {k: (v.detach().to(store_as) if v.is_floating_point() else v.detach()).contiguous()
                  for k, v in model.state_dict().items() if k not in frozen}
         save_file(state, str(tmp / DELTA_WEIGHTS))
@@ -293,23 +292,34 @@ def save_delta(model, *, base: Path, base_id: str, out_dir: str | Path, summary:
         meta = {**summary, "format": "cxlens-encoder-delta/1", "base_path": str(base), "frozen": list(frozen),
                 "dtype": dtype, "delta_sha256": digest}
         (tmp / DELTA_META).write_text(json.dumps(meta, indent=2, ensure_ascii=False), encoding="utf-8")
-        _readable(tmp)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
-def _readable(folder: Path) -> None:
-    """A folder made by ``mkdtemp`` (mode 0700) readable like any other in the store or cache (a service
-    running as another user reads the models a ``cxlens train`` wrote)."""
-    folder.chmod(0o755)
-    for f in folder.iterdir():
-        if f.is_file():
-            f.chmod(0o644)
+@contextmanager
+def _new_folder(out: Path, *, replace: bool) -> Iterator[Path]:
+    """A temporary sibling of ``out`` to write a folder into. On success it becomes ``out``, readable like any
+    other folder in the store or cache (``mkdtemp`` makes it 0700; a service running as another user reads
+    what ``cxlens train`` wrote): an existing ``out`` is replaced when ``replace``, else kept (another process
+    built the same folder first). On failure it is removed."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        yield tmp
+        tmp.chmod(0o755)
+        for f in tmp.iterdir():
+            if f.is_file():
+                f.chmod(0o644)
+        if replace and out.exists():
+            shutil.rmtree(out)
+        try:
+            tmp.rename(out)
+        except OSError:
+            if replace:
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def is_delta(path: str | Path) -> bool:
@@ -367,9 +377,10 @@ def _build(delta: Path, meta: dict, digest: str, base_id: str, model_id: str, ba
             base = ensure_converted()
     base = Path(base)
     model = AutoModel.from_pretrained(str(base), local_files_only=True)
-    if folder_fingerprint(base, model) != base_id:
+    found = folder_fingerprint(base, model)
+    if found != base_id:
         raise DataError("the fine-tuned encoder was trained on another base checkpoint", field="model_path",
-                        expected=base_id, found=folder_fingerprint(base, model))
+                        expected=base_id, found=found)
     tuned = AutoModel.from_config(AutoConfig.from_pretrained(str(delta), local_files_only=True))
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(str(delta / DELTA_WEIGHTS)).items()}
     full = model.state_dict()
@@ -379,23 +390,13 @@ def _build(delta: Path, meta: dict, digest: str, base_id: str, model_id: str, ba
     if [k for k in missing if "position_ids" not in k] or unexpected:
         raise DataError("the fine-tuned encoder does not fit its base", field="model_path",
                         expected="the base's tensors", found={"missing": missing[:5], "unexpected": unexpected[:5]})
-    root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=root))
-    try:
+    with _new_folder(out, replace=False) as tmp:
         with torch.no_grad():
             tuned.save_pretrained(str(tmp))
         AutoTokenizer.from_pretrained(str(base), local_files_only=True).save_pretrained(str(tmp))
         # the weights' own id: it keys the embedding cache, so another delta of the same run never shares it
         (tmp / META_FILE).write_text(json.dumps({**meta, "model_id": f"{model_id}#{digest[:12]}", "delta": str(delta)},
                                                 indent=2, ensure_ascii=False), encoding="utf-8")
-        _readable(tmp)
-        try:
-            tmp.rename(out)
-        except OSError:  # another process built it first
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
