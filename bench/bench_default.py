@@ -155,9 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     res["predict_command"] = {"seconds": round(wall, 2), "comments": len(dev_texts()), "peak_rss_mb": round(rss)}
     print(f"cxlens predict (start-up and loading included): {wall:.1f} s for {len(dev_texts())} comments", flush=True)
 
-    from nlp.families.encoders.convert import default_out_dir
+    from nlp.families.encoders.convert import ensure_converted
 
-    res["naive"] = run_child("naive", str(default_out_dir()), env)
+    # the base e5-small (the fine-tuned default may have been rebuilt from a base converted elsewhere)
+    res["naive"] = run_child("naive", str(ensure_converted()), env)
     n = res["naive"]
     res["ratio_vs_naive"] = round(p["comments_per_s"] / n["comments_per_s"], 2)
     print(f"naive baseline (transformers float32, one comment at a time, embedding only): {n['comments_per_s']} "

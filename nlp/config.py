@@ -6,7 +6,7 @@
 * ``CXLENS_DATA_DIR``: service state such as the SQLite database (default ``$XDG_DATA_HOME/cxlens`` or
   ``~/.local/share/cxlens``);
 * ``CXLENS_DEFAULT_MODEL_TYPE``: the model family of the default model built from the bundled seed set
-  (default ``ensemble``; ``fast`` builds in seconds without torch work, e.g. for tests).
+  (default ``finetuned``; ``fast`` builds in seconds without torch work, e.g. for tests).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 DEFAULT_MODEL_NAME = "cx-touchpoints"
 #: the family that measured best on the seed dev split at >= 150 comments/s (docs/quality.md)
-SHIPPED_MODEL_TYPE = "ensemble"
+SHIPPED_MODEL_TYPE = "finetuned"
 
 
 def _env_path(var: str, default: Path) -> Path:

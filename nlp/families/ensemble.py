@@ -17,12 +17,14 @@ from .pipeline import CommentPipeline, DocScores, doc_polarity_weight
 
 
 class EnsemblePipeline(CommentPipeline):
-    """Average of member pipelines' probabilities (``members``: model families, or fitted pipelines)."""
+    """Average of member pipelines' probabilities (``members``: model families, or fitted pipelines).
+    ``model_type``: the family it is registered as (``ensemble``, or ``finetuned``: the same combination whose
+    encoder the training lifecycle fine-tunes first)."""
 
     def __init__(self, *, members: Sequence[str] = ("fast", "encoder"), member_params: dict[str, dict] | None = None,
                  weights: Sequence[float] | None = None, languages: tuple[str, ...] = ("ru", "en"),
-                 polarity_doc_weight: float | str = "auto", taxonomy=None) -> None:
-        super().__init__(model_type="ensemble", languages=languages, polarity_doc_weight=polarity_doc_weight,
+                 polarity_doc_weight: float | str = "auto", taxonomy=None, model_type: str = "ensemble") -> None:
+        super().__init__(model_type=model_type, languages=languages, polarity_doc_weight=polarity_doc_weight,
                          taxonomy=taxonomy)
         self.members = members
         self.member_params = member_params

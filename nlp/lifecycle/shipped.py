@@ -102,6 +102,7 @@ def export(store: ModelStore, name: str, version: str, out_dir: Path) -> dict[st
     src = store.path(name, version)
     shutil.copyfile(src / MODEL_FILE, out_dir / MODEL_FILE)
     meta = store.meta(name, version)
+    meta["params"] = _in_store(meta.get("params"), store.root)  # e.g. the fine-tune cache the delta came from
     for part, key in (("training", "files"), ("dev", "file")):  # no paths of the building machine
         if isinstance(meta.get(part), dict) and meta[part].get(key):
             v = meta[part][key]
@@ -115,6 +116,17 @@ def export(store: ModelStore, name: str, version: str, out_dir: Path) -> dict[st
            "rebuild": "make model  (python -m nlp.lifecycle.shipped build)"}
     (out_dir / MANIFEST_FILE).write_text(json.dumps(man, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return man
+
+
+def _in_store(value: Any, root: Path) -> Any:
+    """``value`` with paths inside the (temporary) building store written as ``<store>/...``."""
+    if isinstance(value, dict):
+        return {k: _in_store(v, root) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_in_store(v, root) for v in value]
+    if isinstance(value, str) and value.startswith(str(root) + "/"):
+        return "<store>/" + value[len(str(root)) + 1:]
+    return value
 
 
 def _portable(path: str) -> str:

