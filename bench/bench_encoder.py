@@ -173,11 +173,8 @@ def run_quality(only: list[str], settings: list[tuple[str, dict]], shared_arg: s
     import quality_shared as qs
 
     from nlp.config import cache_dir
-    from nlp.families.ensemble import EnsemblePipeline
     from nlp.families.registry import get_family
     from nlp.lifecycle.evaluation import evaluate_predictions
-    from nlp.lifecycle.retrain import finetuned_encoder, with_encoder
-    from nlp.families.pipeline import CommentPipeline
     from nlp.taxonomy import load_taxonomy
     from nlp.lifecycle.training import load_examples
 
@@ -196,17 +193,12 @@ def run_quality(only: list[str], settings: list[tuple[str, dict]], shared_arg: s
             opts = json.loads(json.dumps(opts))
             family = opts.pop("model_type")
             t0 = time.perf_counter()
-            if get_family(family).finetunes:  # as the training lifecycle does: the encoder tuned on this train split
-                tuned = finetuned_encoder(tr, root=cache_dir() / "encoders" / "bench-finetuned",
-                                          progress=lambda m: print(m, file=sys.stderr, flush=True))
-                opts = with_encoder(family, opts, encoder=tuned)
-            if family in ("ensemble", "finetuned"):
-                pipe = EnsemblePipeline(taxonomy=tax, model_type=family, **opts)
-            else:
-                if family == "fast":
-                    opts = {**qs.pipeline_params(qs.RECOMMENDED_FAST), **opts}
-                pipe = CommentPipeline(model_type=family, taxonomy=tax, **opts)
-            pipe.fit(tr)
+            if family == "fast":
+                opts = {**qs.pipeline_params(qs.RECOMMENDED_FAST), **opts}
+            if get_family(family).finetunes:  # fit tunes the encoder on this train split first, as training does
+                opts["finetune_root"] = str(cache_dir() / "encoders" / "bench-finetuned")
+            pipe = get_family(family).factory(taxonomy=tax, **opts)  # the options as given, not over defaults
+            pipe.fit(tr, progress=lambda m: print(m, file=sys.stderr, flush=True))
             train_s = time.perf_counter() - t0
             t0 = time.perf_counter()
             preds = pipe.predict([{"id": e.id, "text": e.text, "lang": e.lang} for e in dv])
@@ -262,6 +254,19 @@ def quality_settings(names: list[str]) -> list[tuple[str, dict]]:
     return out
 
 
+def split_settings(text: str) -> list[str]:
+    """``--settings`` split at the commas outside JSON values (``NAME:member_params={"fast": {...}, ...}``)."""
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        if ch == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+            continue
+        depth += {"{": 1, "[": 1, "}": -1, "]": -1}.get(ch, 0)
+        cur += ch
+    return [p for p in (*out, cur) if p]
+
+
 def qs_recommended() -> dict:
     sys.path.insert(0, str(ROOT / "bench"))
     import quality_shared as qs
@@ -291,7 +296,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     batch_sizes = [int(b) for b in args.batch_sizes.split(",")]
     if args.quality:
-        rows = run_quality(args.only, quality_settings(args.settings.split(",")), args.shared)
+        rows = run_quality(args.only, quality_settings(split_settings(args.settings)), args.shared)
         if args.json:
             args.json.write_text(json.dumps({"rows": rows, "cpu_count": os.cpu_count()}, indent=1, ensure_ascii=False))
         return 0

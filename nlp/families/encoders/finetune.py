@@ -37,13 +37,13 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from ...errors import CxlensError, DataError
 from ...hashing import file_sha256
-from ...schema import SENTIMENTS
+from ...schema import SENTIMENTS, Example
 from .encoder import META_FILE, folder_fingerprint
 
 
@@ -267,6 +267,29 @@ def finetune_encoder(texts: Sequence[str], *, sentiment: Sequence[str | None] | 
     frozen = [n for n in _FROZEN if n in model.state_dict()] if cfg.freeze_embeddings else []
     save_delta(model.to("cpu"), base=base, base_id=base_id, out_dir=out_dir, summary=summary, frozen=frozen)
     return summary
+
+
+def finetuned_encoder(examples: Sequence[Example], *, root: Path, base: str | Path | None = None,
+                      epochs: int | None = None, progress: Callable[[str], None] | None = None) -> Path:
+    """Fine-tune the encoder on ``examples`` (sentiment, touchpoints and their polarities) into
+    ``root/finetuned-<data+settings hash>`` (a delta folder: only the tuned layers); an existing folder for the
+    same data, base and settings is reused (runs are deterministic)."""
+    from .convert import ensure_converted
+
+    cfg = FinetuneConfig() if epochs is None else FinetuneConfig(epochs=epochs)
+    pairs = [[(a.category, a.polarity) for a in e.aspects or []] for e in examples]
+    base_path = Path(base) if base is not None else ensure_converted()
+    # the base by content: a changed base checkpoint is tuned anew instead of reusing a delta that no longer fits
+    key = hashlib.sha256(repr(([(e.text, e.sentiment, p) for e, p in zip(examples, pairs)],
+                               folder_fingerprint(base_path), cfg)).encode("utf-8")).hexdigest()[:16]
+    out = Path(root) / f"finetuned-{key}"
+    if is_delta(out):
+        return out
+    has_aspects = any(e.aspects is not None for e in examples)
+    finetune_encoder([e.text for e in examples], sentiment=[e.sentiment for e in examples],
+                     touchpoints=[e.categories for e in examples] if has_aspects else None,
+                     polarities=pairs if has_aspects else None, out_dir=out, base=base, config=cfg, log=progress)
+    return out
 
 
 def save_delta(model, *, base: Path, base_id: str, out_dir: str | Path, summary: dict,

@@ -38,8 +38,9 @@ def test_with_encoder_targets_the_encoder_featurizer(tmp_path):
     assert ens["member_params"]["encoder"] == {"C": 16.0, "featurizer_params": {"model_path": str(tmp_path.resolve())}}
     assert with_encoder("fast", {"C": 2}) == {"C": 2}
     members = make_pipeline("ensemble", **with_encoder("ensemble", {}, encoder=tmp_path)).member_params
-    assert members["encoder"] == {**get_family("ensemble").defaults["member_params"]["encoder"],
-                                  "featurizer_params": {"model_path": str(tmp_path.resolve())}}
+    default_encoder = get_family("ensemble").defaults["member_params"]["encoder"]
+    assert members["encoder"] == {**default_encoder, "featurizer_params": {
+        **default_encoder["featurizer_params"], "model_path": str(tmp_path.resolve())}}  # layers=6 kept
     assert members["fast"] == get_family("ensemble").defaults["member_params"]["fast"]
     with pytest.raises(DataError, match="--encoder.*reads an encoder"):
         with_encoder("fast", {}, encoder=tmp_path)
@@ -112,6 +113,32 @@ def test_a_finetuned_model_keeps_its_tuned_layers_and_serves_without_the_trainin
     again = ModelStore(models).load("ft")
     assert again.predict(texts) == before
     assert list((tmp_path / "another-cache" / "encoders").glob("tuned-*"))  # rebuilt from the kept delta
+
+
+def test_fitting_the_finetuned_family_directly_tunes_its_encoder(toy_data, tiny_encoder, tmp_path):
+    """The estimator contract: ``make_pipeline("finetuned").fit(rows)`` fine-tunes (the training lifecycle is not
+    needed for it); a checkpoint that already is a tuned delta is used as it is; ``ensemble`` never tunes."""
+    from nlp.families.encoders.finetune import DELTA_FILES, is_delta
+    from nlp.lifecycle.training import load_examples
+
+    rows = load_examples([toy_data])[0]
+    on_tiny = {"member_params": {"encoder": {"featurizer_params": {"model_path": str(tiny_encoder)}}}}
+    said: list[str] = []
+    pipe = make_pipeline("finetuned", **on_tiny, finetune_root=tmp_path / "ft").fit(rows, progress=said.append)
+    tuned = sorted((tmp_path / "ft").iterdir())
+    assert len(tuned) == 1 and is_delta(tuned[0]) and any("fine-tuning" in m for m in said)
+    feat = pipe.members_[1].featurizer_
+    assert feat.model_path == str(tuned[0]) and set(feat.delta_) == set(DELTA_FILES)
+    # the constructor's options are left as given (get_params / clone see what the user passed)
+    assert pipe.member_params["encoder"]["featurizer_params"]["model_path"] == str(tiny_encoder)
+    on_delta = {"member_params": {"encoder": {"featurizer_params": {"model_path": str(tuned[0])}}}}
+    again = make_pipeline("finetuned", **on_delta, finetune_root=tmp_path / "other").fit(rows)
+    assert not (tmp_path / "other").exists() and again.members_[1].featurizer_.model_path == str(tuned[0])
+    plain = make_pipeline("ensemble", **on_tiny, finetune_root=tmp_path / "never").fit(rows)
+    assert not (tmp_path / "never").exists() and plain.members_[1].featurizer_.model_path == str(tiny_encoder)
+    with pytest.raises(DataError) as e:
+        make_pipeline("finetuned", members=("fast", "fast")).fit(rows)
+    assert e.value.field == "members"
 
 
 @pytest.mark.parametrize("extra,message", [

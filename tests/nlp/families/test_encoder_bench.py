@@ -38,3 +38,30 @@ def test_bench_modes_on_a_tiny_model(bench, tmp_path, monkeypatch):
     assert settings["encoder"]["model_type"] == "encoder" and settings["ensemble"]["model_type"] == "ensemble"
     with pytest.raises(SystemExit):
         bench.quality_settings(["nope"])
+
+
+def test_settings_split_outside_json_values(bench):
+    text = 'fast,shipped-ensemble:member_params={"fast":{"C":4.0},"encoder":{"C":16.0}}+weights=[1,2],shipped'
+    parts = bench.split_settings(text)
+    assert parts == ["fast", 'shipped-ensemble:member_params={"fast":{"C":4.0},"encoder":{"C":16.0}}+weights=[1,2]',
+                     "shipped"]
+    (name, opts), = bench.quality_settings(parts[1:2])
+    assert opts["member_params"] == {"fast": {"C": 4.0}, "encoder": {"C": 16.0}} and opts["weights"] == [1, 2]
+    assert bench.quality_settings(["shipped"])[0][1]["finetune"] is True
+
+
+def test_quality_table_side_by_side(tmp_path):
+    spec = importlib.util.spec_from_file_location("quality_table", ROOT / "bench" / "quality_table.py")
+    qt = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(qt)
+    metrics = {"category_f1": 0.70, "pair_f1": 0.60, "polarity_acc": None, "sentiment_macro_f1": 0.5,
+               "sentiment_pn_f1": 0.8}
+    rows = [{"dataset": "semeval16_ru", "setting": s, "n_train": 3240, "n_dev": 396,
+             "metrics": {**metrics, "category_f1": v}} for s, v in (("fast", 0.70), ("shipped", 0.75))]
+    (tmp_path / "r.json").write_text(__import__("json").dumps({"rows": rows}), encoding="utf-8")
+    out = qt.table(qt.load_rows([tmp_path / "r.json"]), ["fast", "shipped"]).splitlines()
+    assert len(out) == 3 and out[2].startswith("| semeval16_ru (3,240 / 396) |")
+    cat = out[2].split(" | ")[1]
+    # under the MANIFEST floor (0.742) marked, the best bold, floor / target / published best beside
+    assert cat == "0.700↓ / **0.750** (floor 0.742, target 0.800, publ. 0.648)"
+    assert out[2].split(" | ")[3] == "–"  # no polarity accuracy recorded

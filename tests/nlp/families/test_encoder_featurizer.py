@@ -115,6 +115,26 @@ def test_other_weights_after_reload_are_refused(tiny_models, cache_env):
         g.transform(["hello"])
 
 
+def test_layers_is_an_upper_bound(tiny_models):
+    """``layers`` caps the transformer layers read (the ensemble's 6): a checkpoint with fewer reads them all,
+    fewer than it has truncates it, and a non-positive count is refused by name."""
+    from nlp.families.encoders.encoder import TextEncoder
+
+    full = TextEncoder(tiny_models[0])
+    total = len(full.model.encoder.layer)
+    assert total < 6
+    capped = TextEncoder(tiny_models[0], layers=6)
+    assert len(capped.model.encoder.layer) == total and capped.fingerprint == full.fingerprint
+    np.testing.assert_allclose(capped.encode(TEXTS), full.encode(TEXTS), atol=1e-6)
+    one = TextEncoder(tiny_models[0], layers=1)
+    assert len(one.model.encoder.layer) == 1 and one.fingerprint != full.fingerprint
+    assert float(np.abs(one.encode(TEXTS) - full.encode(TEXTS)).max()) > 1e-3
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(DataError) as e:
+            TextEncoder(tiny_models[0], layers=bad)
+        assert e.value.field == "layers"
+
+
 def test_input_errors(tiny_models, tmp_path):
     from nlp.families.encoders.featurizer import EncoderFeaturizer
 

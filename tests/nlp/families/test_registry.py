@@ -17,9 +17,11 @@ def test_builtin_families_and_their_traits():
     assert make_pipeline("fast").model_type == "fast"
     assert make_pipeline("ensemble").model_type == "ensemble"
     # the fine-tuned family is the same combination, registered under its own name, fine-tuned by training
-    assert make_pipeline("finetuned").model_type == "finetuned" and get_family("finetuned").finetunes
-    assert not get_family("ensemble").finetunes
-    assert get_family("finetuned").defaults == get_family("ensemble").defaults
+    tuned = make_pipeline("finetuned")
+    assert tuned.model_type == "finetuned" and tuned.finetune and get_family("finetuned").finetunes
+    assert not get_family("ensemble").finetunes and not make_pipeline("ensemble").finetune
+    assert {**get_family("finetuned").defaults, "finetune": False} == {**get_family("ensemble").defaults,
+                                                                       "finetune": False}
 
 
 def test_unknown_family_is_a_clear_error_naming_the_choices():
@@ -35,6 +37,18 @@ def test_options_merge_over_defaults_member_by_member():
     assert opts["member_params"]["encoder"] == get_family("ensemble").defaults["member_params"]["encoder"]
     assert opts["weights"] == [1, 2]
     assert family_options("encoder", {"C": 1.0})["C"] == 1.0
+
+
+def test_options_merge_nested_featurizer_params_key_by_key():
+    # an encoder path for the ensemble's member (cxlens train --encoder) keeps the member's other defaults
+    opts = family_options("ensemble", {"member_params": {"encoder": {"featurizer_params": {"model_path": "/m"}}}})
+    enc = opts["member_params"]["encoder"]
+    defaults = get_family("ensemble").defaults["member_params"]["encoder"]
+    assert enc["featurizer_params"] == {**defaults["featurizer_params"], "model_path": "/m"}
+    assert enc["featurizer_params"]["layers"] == 6 and enc["C"] == defaults["C"]
+    assert "model_path" not in defaults["featurizer_params"]  # the registry's defaults are not mutated
+    # a value that is not a mapping replaces the default outright
+    assert family_options("ensemble", {"member_params": None})["member_params"] is None
 
 
 @pytest.fixture
