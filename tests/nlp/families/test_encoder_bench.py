@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -11,12 +12,16 @@ from tests.nlp.families.test_encoder_convert import write_tiny_bin
 ROOT = Path(__file__).resolve().parents[3]
 
 
-@pytest.fixture(scope="module")
-def bench():
-    spec = importlib.util.spec_from_file_location("bench_encoder", ROOT / "bench" / "bench_encoder.py")
+def _bench_module(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return _bench_module("bench_encoder")
 
 
 def test_bench_modes_on_a_tiny_model(bench, tmp_path, monkeypatch):
@@ -51,14 +56,12 @@ def test_settings_split_outside_json_values(bench):
 
 
 def test_quality_table_side_by_side(tmp_path):
-    spec = importlib.util.spec_from_file_location("quality_table", ROOT / "bench" / "quality_table.py")
-    qt = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(qt)
+    qt = _bench_module("quality_table")
     metrics = {"category_f1": 0.70, "pair_f1": 0.60, "polarity_acc": None, "sentiment_macro_f1": 0.5,
                "sentiment_pn_f1": 0.8}
     rows = [{"dataset": "semeval16_ru", "setting": s, "n_train": 3240, "n_dev": 396,
              "metrics": {**metrics, "category_f1": v}} for s, v in (("fast", 0.70), ("shipped", 0.75))]
-    (tmp_path / "r.json").write_text(__import__("json").dumps({"rows": rows}), encoding="utf-8")
+    (tmp_path / "r.json").write_text(json.dumps({"rows": rows}), encoding="utf-8")
     out = qt.table(qt.load_rows([tmp_path / "r.json"]), ["fast", "shipped"]).splitlines()
     assert len(out) == 3 and out[2].startswith("| semeval16_ru (3,240 / 396) |")
     cat = out[2].split(" | ")[1]
