@@ -20,10 +20,9 @@ from .pipeline import CommentPipeline, DocScores, doc_polarity_weight
 class EnsemblePipeline(CommentPipeline):
     """Average of member pipelines' probabilities (``members``: model families, or fitted pipelines).
     ``model_type``: the family it is registered as (``ensemble``, or ``finetuned``: the same combination with
-    ``finetune`` on). ``finetune``: :meth:`fit` first fine-tunes the ``encoder`` member's checkpoint (its
-    ``featurizer_params["model_path"]``, else the converted e5-small) on the training rows, into
-    ``finetune_root`` (default ``<cache>/encoders``; the same rows reuse the same folder), unless that
-    checkpoint already is a fine-tuned delta (the training lifecycle tunes into its store and passes it)."""
+    ``finetune`` on). ``finetune`` / ``finetune_root``: handed to the ``encoder`` member (``True`` or a mapping of
+    fine-tuning settings; :class:`~nlp.families.pipeline.CommentPipeline`), which fine-tunes its checkpoint on
+    the training rows before it fits; the same rows reuse the same tuned folder."""
 
     def __init__(self, *, members: Sequence[str] = ("fast", "encoder"), member_params: dict[str, dict] | None = None,
                  weights: Sequence[float] | None = None, languages: tuple[str, ...] = ("ru", "en"),
@@ -37,27 +36,18 @@ class EnsemblePipeline(CommentPipeline):
         self.finetune = finetune
         self.finetune_root = finetune_root
 
-    def _member_params(self, examples: Sequence[Example], say: Callable[[str], None]) -> dict[str, dict]:
-        """``member_params``, the encoder member's pointed at its checkpoint tuned on ``examples`` when
-        ``finetune`` is on."""
+    def _member_params(self) -> dict[str, dict]:
+        """``member_params``, the encoder member given this pipeline's ``finetune`` / ``finetune_root`` (its own
+        :meth:`CommentPipeline.fit` tunes it) when ``finetune`` is on."""
         params = {fam: dict(p or {}) for fam, p in (self.member_params or {}).items()}
         if not self.finetune:
             return params
         if "encoder" not in self.members:
             raise DataError("fine-tuning needs an encoder member", field="members",
                             expected="a list with 'encoder'", found=list(self.members))
-        from ..config import cache_dir
-        from .encoders.finetune import finetuned_encoder, is_delta
-
         enc = params.setdefault("encoder", {})
-        fp = dict(enc.get("featurizer_params") or {})
-        base = fp.get("model_path")
-        if base is not None and is_delta(base):
-            return params
-        say("ensemble: fine-tuning the encoder on the training rows")
-        root = Path(self.finetune_root) if self.finetune_root else cache_dir() / "encoders"
-        fp["model_path"] = str(finetuned_encoder(examples, root=root, base=base, progress=say))
-        enc["featurizer_params"] = fp
+        enc.setdefault("finetune", self.finetune)
+        enc.setdefault("finetune_root", self.finetune_root)
         return params
 
     def fit(self, examples: Sequence[Example], *, progress: Callable[[str], None] | None = None) -> "EnsemblePipeline":
@@ -65,7 +55,7 @@ class EnsemblePipeline(CommentPipeline):
             raise DataError(field="members", expected="at least two model families", found=list(self.members))
         self.polarity_doc_weight_ = doc_polarity_weight(examples, self.polarity_doc_weight)
         say = progress or (lambda m: None)
-        member_params = self._member_params(examples, say)
+        member_params = self._member_params()
         fitted = []
         for family in self.members:
             say(f"ensemble: training the '{family}' member")

@@ -7,8 +7,9 @@ trailing underscore (``labels_``, ``featurizer_``, ``sentiment_``, ``detector_``
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -120,6 +121,12 @@ class CommentPipeline(NewParamDefaults):
     clause_pooling: touchpoint score = max(document score, best clause score) when ``"max"``.
     clause_training: also train the touchpoint detector on clauses labelled by the evidence spans they
         overlap (rows whose aspects carry offsets), which teaches it which words signal which touchpoint.
+    finetune: a family that reads an encoder (``encoder``) first fine-tunes its checkpoint
+        (``featurizer_params["model_path"]``, default the converted e5-small) on the training rows, unless
+        that checkpoint already is a tuned delta: ``True``, or a mapping of fine-tuning settings
+        (:class:`~nlp.families.encoders.finetune.FinetuneConfig` fields, e.g. ``{"epochs": 3}``). The tuned
+        layers end up inside the fitted model. ``finetune_root``: where tuned deltas are kept and reused
+        (default ``<cache>/encoders``).
     polarity_doc_weight: weight ``w`` of the document's sentiment in a touchpoint's polarity:
         ``(1 - w) * clause polarity + w * (P(pos), P(neg), P(neu)) of the document`` (the document's
         P(mixed) share stays with the clause). 0 = the evidence clause alone. ``"auto"`` (default): learned
@@ -131,7 +138,8 @@ class CommentPipeline(NewParamDefaults):
                  sentiment_C: float = 16.0,
                  class_weight: str | None = "balanced", threshold_folds: int = 0, clause_pooling: str = "none",
                  clause_training: bool = True, polarity_doc_weight: float | str = "auto", random_state: int = 0,
-                 taxonomy: Taxonomy | None = None) -> None:
+                 taxonomy: Taxonomy | None = None, finetune: bool | Mapping[str, Any] = False,
+                 finetune_root: str | Path | None = None) -> None:
         self.model_type = model_type
         self.languages = languages
         self.featurizer_params = featurizer_params
@@ -145,6 +153,8 @@ class CommentPipeline(NewParamDefaults):
         self.polarity_doc_weight = polarity_doc_weight
         self.random_state = random_state
         self.taxonomy = taxonomy
+        self.finetune = finetune
+        self.finetune_root = finetune_root
         # set by the model store
         self.name = "unsaved"
         self.version = "0"
@@ -256,6 +266,15 @@ class CommentPipeline(NewParamDefaults):
         fparams = dict(self.featurizer_params or {})
         if get_family(self.model_type).keyword_features and self.taxonomy is not None and self.taxonomy.keywords:
             fparams.setdefault("keywords", self.taxonomy.keywords)
+        if self.finetune:
+            if not get_family(self.model_type).uses_encoder:
+                raise DataError("only an encoder can be fine-tuned", field="finetune",
+                                expected="false for this family (or a family that reads an encoder)",
+                                found=self.model_type)
+            from .encoders.finetune import tuned_featurizer_params
+
+            fparams = tuned_featurizer_params(fparams, examples, options=self.finetune, root=self.finetune_root,
+                                              progress=say)
         self.featurizer_ = make_featurizer(self.model_type, **fparams)
         docs, clauses, owner = self._inputs(prep.analyses)
         say("fitting features")

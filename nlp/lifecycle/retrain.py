@@ -22,7 +22,6 @@ from typing import Any, Callable, Mapping, Sequence
 
 from ..config import DEFAULT_MODEL_NAME, default_model_type
 from ..errors import DataError
-from ..families.encoders.finetune import finetuned_encoder
 from ..families.pipeline import CommentPipeline
 from ..families.registry import family_options, get_family, make_pipeline
 from ..labeled.datasets import (EVAL_SHARE, DatasetStore, apply_mapping, check_taxonomy_change, is_eval_row,
@@ -106,6 +105,24 @@ def with_encoder(model_type: str, params: Mapping[str, Any] | None, *, encoder: 
         enc["featurizer_params"] = {**(enc.get("featurizer_params") or {}), **fp}
         members["encoder"] = enc
         out["member_params"] = members
+    return out
+
+
+def with_finetune(model_type: str, params: Mapping[str, Any] | None, *, root: str | Path,
+                  epochs: int | None = None) -> dict[str, Any]:
+    """``params`` with fine-tuning on (the pipeline's ``finetune`` option, ``epochs`` added to its settings when
+    given) and the tuned deltas kept in ``root`` (``<models_dir>/.encoders``: the next run on the same rows
+    reuses them)."""
+    if not get_family(model_type).uses_encoder:
+        raise DataError(field="--finetune", expected="--model-type of a family that reads an encoder",
+                        found=model_type)
+    out = dict(params or {})
+    settings = out.get("finetune")
+    settings = dict(settings) if isinstance(settings, Mapping) else {}
+    if epochs is not None:
+        settings["epochs"] = epochs
+    out["finetune"] = settings or True
+    out["finetune_root"] = str(Path(root).resolve())
     return out
 
 
@@ -264,15 +281,8 @@ def retrain(*, name: str = DEFAULT_MODEL_NAME, datasets: Sequence[str] = (), sto
     if missing:
         warnings.append(f"no training examples for: {', '.join(missing)} (the model cannot predict them)")
 
-    finetune = finetune or get_family(model_type).finetunes
-    if finetune:
-        if not get_family(model_type).uses_encoder:
-            raise DataError(field="--finetune", expected="--model-type of a family that reads an encoder",
-                            found=model_type)
-        say("fine-tuning the encoder on the training rows")
-        tuned = finetuned_encoder(train, root=store.root / ".encoders", base=encoder, epochs=finetune_epochs,
-                                  progress=say)
-        params = with_encoder(model_type, params, encoder=tuned)
+    if finetune or get_family(model_type).finetunes:
+        params = with_finetune(model_type, params, root=store.root / ".encoders", epochs=finetune_epochs)
 
     # fit
     opts = family_options(model_type, params)
@@ -384,5 +394,5 @@ def evaluate_versions(store: ModelStore, name: str, candidate: str, production: 
     return report
 
 
-__all__ = ["TrainingResult", "retrain", "fingerprint", "with_encoder", "labels_taxonomy", "weight_examples",
-           "evaluate_versions", "load_heldout", "is_eval_row"]
+__all__ = ["TrainingResult", "retrain", "fingerprint", "with_encoder", "with_finetune", "labels_taxonomy",
+           "weight_examples", "evaluate_versions", "load_heldout", "is_eval_row"]

@@ -141,6 +141,42 @@ def test_fitting_the_finetuned_family_directly_tunes_its_encoder(toy_data, tiny_
     assert e.value.field == "members"
 
 
+def test_the_encoder_family_tunes_itself_with_the_given_settings(toy_data, tiny_encoder, tmp_path):
+    """One home for fine-tuning: ``CommentPipeline(model_type="encoder", finetune=...)`` tunes before it fits,
+    with settings from a mapping; the ensemble hands its ``finetune`` to the encoder member; ``retrain`` only
+    sets the options (``with_finetune``)."""
+    from nlp.families.encoders.finetune import is_delta
+    from nlp.lifecycle.retrain import with_finetune
+    from nlp.lifecycle.training import load_examples
+
+    rows = load_examples([toy_data])[0]
+    on_tiny = {"featurizer_params": {"model_path": str(tiny_encoder), "prefix": ""}, "threshold_folds": 0}
+    one = make_pipeline("encoder", **on_tiny, finetune={"epochs": 1}, finetune_root=tmp_path / "a").fit(rows)
+    two = make_pipeline("encoder", **on_tiny, finetune={"epochs": 2}, finetune_root=tmp_path / "a").fit(rows)
+    tuned = sorted((tmp_path / "a").iterdir())
+    assert len(tuned) == 2 and all(is_delta(t) for t in tuned)  # other settings, another delta
+    assert {one.featurizer_.model_path, two.featurizer_.model_path} == {str(t) for t in tuned}
+    summaries = sorted(json.loads((t / "cxlens_delta.json").read_text())["config"]["epochs"] for t in tuned)
+    assert summaries == [1, 2]
+    ens = make_pipeline("finetuned", finetune={"epochs": 1}, finetune_root=tmp_path / "b")
+    assert ens._member_params()["encoder"]["finetune"] == {"epochs": 1}
+    assert ens._member_params()["encoder"]["finetune_root"] == tmp_path / "b"
+    for bad, field in (({"epoch": 1}, "finetune.epoch"), ({"epochs": 0}, "finetune.epochs"),
+                       ({"polarity_input": "sentence"}, "finetune.polarity_input"), ("yes", "finetune")):
+        with pytest.raises(DataError) as e:
+            make_pipeline("encoder", **on_tiny, finetune=bad, finetune_root=tmp_path / "c").fit(rows)
+        assert e.value.field == field
+    with pytest.raises(DataError) as e:
+        make_pipeline("fast", finetune=True).fit(rows)
+    assert e.value.field == "finetune"
+    assert not (tmp_path / "c").exists()
+    assert with_finetune("finetuned", {"finetune": {"lr": 1e-4}}, root=tmp_path, epochs=3) == {
+        "finetune": {"lr": 1e-4, "epochs": 3}, "finetune_root": str(tmp_path.resolve())}
+    assert with_finetune("encoder", {"C": 2}, root=tmp_path)["finetune"] is True
+    with pytest.raises(DataError, match="--finetune"):
+        with_finetune("fast", {}, root=tmp_path)
+
+
 @pytest.mark.parametrize("extra,message", [
     (["--model-type", "fast", "--encoder", "{enc}"], "--encoder"),
     (["--model-type", "fast", "--finetune"], "--finetune"),

@@ -68,3 +68,24 @@ def test_quality_table_side_by_side(tmp_path):
     # under the MANIFEST floor (0.742) marked, the best bold, floor / target / published best beside
     assert cat == "0.700↓ / **0.750** (floor 0.742, target 0.800, publ. 0.648)"
     assert out[2].split(" | ")[3] == "–"  # no polarity accuracy recorded
+
+
+def test_finetune_cv_folds_and_scores():
+    from nlp.schema import Aspect, Example
+
+    cv = _bench_module("finetune_cv")
+    parts = cv.folds(10, 3)
+    assert sorted(i for p in parts for i in p) == list(range(10)) and [len(p) for p in parts] == [4, 3, 3]
+    assert cv.folds(10, 3) == parts and cv.folds(10, 3, seed=1) != parts
+    ex = [Example(text="a", sentiment="negative", aspects=[Aspect("billing", "negative"), Aspect("price", "positive")]),
+          Example(text="b", sentiment="positive", aspects=[Aspect("delivery", "positive")])]
+    pol = lambda p: {"positive": p, "negative": 1 - p, "neutral": 0.0}  # noqa: E731
+    pred = [{"sentiment": {"negative": 0.9, "positive": 0.1}, "touchpoints": {"billing": 0.9, "price": 0.2},
+             "polarity": {"billing": pol(0.1), "price": pol(0.2)}},  # price missed, its polarity wrong
+            {"sentiment": {"negative": 0.2, "positive": 0.8}, "touchpoints": {"delivery": 0.7, "billing": 0.6},
+             "polarity": {"delivery": pol(0.9), "billing": pol(0.9)}}]  # billing detected by mistake
+    s = cv.score(ex, pred)
+    assert s["sentiment_macro_f1"] == 1.0
+    assert s["touchpoint_micro_f1"] == round(2 * 2 / (2 * 2 + 1 + 1), 4)  # tp 2, fp 1, fn 1
+    assert s["polarity_acc_gold"] == round(2 / 3, 4)
+    assert s["pair_micro_f1"] == round(2 * 2 / (2 * 2 + 1 + 1), 4)  # billing:neg, delivery:pos right; billing:pos fp

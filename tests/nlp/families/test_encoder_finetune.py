@@ -121,6 +121,93 @@ def test_finetune_input_errors(tiny_dir, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+# two clauses with opposite polarities: "hello" texts praise the product, "мир" texts blame billing
+MIXED = ["hello world, мир мир", "мир мир, hello hello", "hello, мир", "мир, hello world"] * 4
+
+
+def _mixed_labels():
+    pol = []
+    for t in MIXED:
+        spans = []
+        for part in t.split(", "):
+            s = t.index(part)
+            cat, p = ("product", "positive") if "hello" in part else ("billing", "negative")
+            spans.append((cat, p, s, s + len(part)))
+        pol.append(spans)
+    return pol
+
+
+@pytest.mark.parametrize("over", [{"polarity_input": "comment"}, {"polarity_input": "clause"},
+                                  {"polarity_input": "pair"}, {"pooling": "cls"}])
+def test_each_variant_learns_the_polarity_of_each_touchpoint(tiny_dir, over):
+    """Every variant of the recipe (bench/finetune_cv.py compares them) fits two touchpoints of opposite
+    polarity inside one comment; its heads name them."""
+    from dataclasses import replace
+
+    from nlp.families.encoders.finetune import FinetuneConfig, train_network
+
+    pol = _mixed_labels()
+    cfg = replace(FinetuneConfig(epochs=12, batch_size=4, lr=1e-3, head_lr=1e-2, seed=1), **over)
+    net = train_network(MIXED, sentiment=["mixed"] * len(MIXED), touchpoints=[["billing", "product"]] * len(MIXED),
+                        polarities=pol, base=tiny_dir, config=cfg, device="cpu")
+    assert net.loss_per_epoch[-1] < net.loss_per_epoch[0]
+    clauses = [[(s, e) for _, _, s, e in p] for p in pol]
+    out = net.predict(MIXED, clauses=clauses, candidates=[["billing", "product"]] * len(MIXED))
+    assert set(out[0]) == {"sentiment", "touchpoints", "polarity"} and set(out[0]["polarity"]) == {"billing", "product"}
+    read = [{t: max(d, key=d.get) for t, d in o["polarity"].items()} for o in out]
+    assert all(r == {"product": "positive", "billing": "negative"} for r in read)
+    assert all(o["touchpoints"]["billing"] > 0.5 and o["touchpoints"]["product"] > 0.5 for o in out)
+
+
+def test_clause_polarity_keeps_a_head_per_touchpoint_for_pairs_without_a_span(tiny_dir):
+    """Data labelled by comment (MAMS, NHS, an analyst's CSV without offsets): clause-level polarity has no span
+    to read, so those pairs train the per-touchpoint head on the comment vector; spans train the clause head."""
+    from nlp.families.encoders.finetune import FinetuneConfig, train_network
+
+    cfg = FinetuneConfig(epochs=12, batch_size=4, lr=1e-3, head_lr=1e-2, seed=1)  # polarity_input="clause"
+    plain = [[(t, p) for t, p, _, _ in ps] for ps in _mixed_labels()]
+    net = train_network(MIXED, touchpoints=[["billing", "product"]] * len(MIXED), polarities=plain, base=tiny_dir,
+                        config=cfg, device="cpu")
+    assert "polarity" in net.heads and "span_polarity" not in net.heads
+    read = [{t: max(d, key=d.get) for t, d in o["polarity"].items()} for o in net.predict(MIXED)]
+    assert all(r == {"product": "positive", "billing": "negative"} for r in read)
+    some = _mixed_labels()[:8] + plain[8:]
+    both = train_network(MIXED, touchpoints=[["billing", "product"]] * len(MIXED), polarities=some, base=tiny_dir,
+                         config=cfg, device="cpu")
+    assert "polarity" in both.heads and "span_polarity" in both.heads
+    spans_only = train_network(MIXED, touchpoints=[["billing", "product"]] * len(MIXED), polarities=_mixed_labels(),
+                               base=tiny_dir, config=cfg, device="cpu")
+    assert "polarity" not in spans_only.heads and "span_polarity" in spans_only.heads
+
+
+def test_span_offsets_point_into_the_text(tiny_dir):
+    from nlp.families.encoders.finetune import FinetuneConfig, _span_tokens, train_network
+
+    net = train_network(TEXTS[:4], sentiment=SENT[:4], base=tiny_dir, config=FinetuneConfig(epochs=1), device="cpu")
+    text = "hello world, мир"
+    ids, offs = net._tokens([text], offsets=True)
+    covered = "".join(text[a:b] for a, b in offs[0] if b > a)
+    assert covered.replace(" ", "") == text.replace(" ", "")  # the prefix is not part of any span
+    world = _span_tokens(offs[0], 6, 11)
+    assert world and all(offs[0][j][1] > 6 and offs[0][j][0] < 11 for j in world)
+    assert "world" in "".join(text[offs[0][j][0]:offs[0][j][1]] for j in world)
+    assert _span_tokens(offs[0], 500, 510) == [j for j, (a, b) in enumerate(offs[0]) if b > a]  # cut off: all text
+
+
+def test_variant_settings_are_checked(tiny_dir, tmp_path):
+    from nlp.families.encoders.finetune import FinetuneConfig, finetune_encoder, train_network
+
+    for over, field in (({"pooling": "max"}, "pooling"), ({"polarity_input": "clauses"}, "polarity_input"),
+                        ({"layers": 0}, "layers"), ({"layers": True}, "layers")):
+        with pytest.raises(DataError) as e:
+            train_network(TEXTS, sentiment=SENT, base=tiny_dir, config=FinetuneConfig(**over))
+        assert e.value.field == field
+    with pytest.raises(DataError) as e:  # the featurizer reads mean-pooled vectors
+        finetune_encoder(TEXTS, sentiment=SENT, out_dir=tmp_path / "x", base=tiny_dir,
+                         config=FinetuneConfig(pooling="cls"))
+    assert e.value.field == "pooling" and not (tmp_path / "x").exists()
+
+
 def test_a_delta_kept_as_bytes_is_unpacked_once_and_checked(tiny_dir, tmp_path):
     from nlp.families.encoders.finetune import (DELTA_WEIGHTS, FinetuneConfig, finetune_encoder, materialize,
                                                 read_delta, unpack_delta)

@@ -37,13 +37,14 @@ def test_quality_is_stored_with_the_version(seed_result):
 
 
 # -- the shipped default model: the finetuned family (nlp.config.SHIPPED_MODEL_TYPE) --------------------------
-# seed set v3, the encoder's 6 layers fine-tuned on the train split (5 epochs, 1,545 steps), then the ensemble's
-# heads; AVX2 CPU: measured 0.745 / 0.855 / 0.651 / 0.874 on the 1,235 dev rows (the ensemble without fine-tuning:
+# seed set v3, the encoder's 6 layers fine-tuned on the train split (5 epochs, 1,545 steps, polarity trained on the
+# evidence clauses), then the ensemble's heads; AVX2 CPU: measured 0.758 / 0.851 / 0.667 / 0.884 on the 1,235 dev
+# rows (polarity from the comment vector: 0.745 / 0.855 / 0.651 / 0.874; the ensemble without fine-tuning:
 # 0.744 / 0.823 / 0.643 / 0.857)
-SHIPPED_TOUCHPOINT_MICRO_F1_FLOOR = 0.73
+SHIPPED_TOUCHPOINT_MICRO_F1_FLOOR = 0.745
 SHIPPED_SENTIMENT_MACRO_F1_FLOOR = 0.835
-SHIPPED_PAIR_MICRO_F1_FLOOR = 0.63
-SHIPPED_POLARITY_ACCURACY_FLOOR = 0.855
+SHIPPED_PAIR_MICRO_F1_FLOOR = 0.65
+SHIPPED_POLARITY_ACCURACY_FLOOR = 0.865
 
 
 @pytest.fixture(scope="module")
