@@ -128,6 +128,14 @@ def _span_tokens(offsets: Sequence[tuple[int, int]], start: int, end: int) -> li
     return inside or [j for j, (a, b) in enumerate(offsets) if b > a] or [0]
 
 
+def _span_vectors(h_row, offsets: Sequence[tuple[int, int]], spans: Sequence[tuple[int, int]]):
+    """One vector per character span of a text: the mean of its tokens' hidden states in ``h_row`` (the text's
+    row of the batch; ``offsets`` from :meth:`TunedNetwork._tokens`, as long as the text's tokens)."""
+    import torch
+
+    return torch.stack([h_row[_span_tokens(offsets, s, e)].mean(0) for s, e in spans])
+
+
 @dataclass
 class TunedNetwork:
     """The multi-task network of one fine-tuning run (:func:`train_network`): the tuned encoder, its heads
@@ -172,7 +180,7 @@ class TunedNetwork:
 
         cfg, heads, T = self.config, self.heads, self.touchpoint_labels
         pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else 0
-        ids, offs = self._tokens(texts, offsets=cfg.polarity_input == "clause")
+        ids, offs = self._tokens(texts, offsets="span_polarity" in heads)
         out: list[dict] = [{} for _ in texts]
         order = sorted(range(len(texts)), key=lambda i: len(ids[i]))
         self.model.eval()
@@ -196,9 +204,7 @@ class TunedNetwork:
                         o["polarity"] = {t: dict(zip(POLARITIES, pol[r, k].tolist())) for k, t in enumerate(T)}
                     if "span_polarity" in heads:
                         spans = list(clauses[i]) if clauses is not None and clauses[i] else [(0, len(texts[i]))]
-                        n = int(m[r].sum())
-                        vec = heads["norm"](torch.stack([h[r, _span_tokens(offs[i][:n], s, e)].mean(0)
-                                                         for s, e in spans]))
+                        vec = heads["norm"](_span_vectors(h[r], offs[i], spans))
                         best = heads["touchpoints"](vec).argmax(0)  # per touchpoint, the clause that scores it most
                         p = torch.softmax(heads["span_polarity"](vec), -1).cpu().numpy()
                         o["polarity"] = {t: dict(zip(POLARITIES, p[int(best[k])].tolist())) for k, t in enumerate(T)}
@@ -404,15 +410,17 @@ def train_network(texts: Sequence[str], *, sentiment: Sequence[str | None] | Non
                 if "span_polarity" in heads:  # clause level: each evidence span pooled in its comment's pass
                     vecs, ypol, ytp = [], [], []
                     for r, i in enumerate(idx):
-                        n = int(m[r].sum())
-                        for (s, e), group in _by_span(labelled[i]).items():
-                            vecs.append(h[r, _span_tokens(offsets[i][:n], s, e)].mean(0))
+                        groups = _by_span(labelled[i])
+                        if not groups:
+                            continue
+                        vecs.append(_span_vectors(h[r], offsets[i], list(groups)))
+                        for group in groups.values():
                             hot = torch.zeros(len(tp_labels))
                             hot[[k for k, _ in group]] = 1.0
                             ytp.append(hot)
                             ypol.append(group[0][1])
                     if vecs:
-                        v = dropout(heads["norm"](torch.stack(vecs)), 0.1, training=True)
+                        v = dropout(heads["norm"](torch.cat(vecs)), 0.1, training=True)
                         loss = loss + ce(heads["span_polarity"](v), torch.tensor(ypol, device=device))
                         loss = loss + torch.nn.functional.binary_cross_entropy_with_logits(
                             heads["touchpoints"](v), torch.stack(ytp).to(device), pos_weight=pos_weight)
